@@ -1,0 +1,300 @@
+// The shared-memory format of a channel: one SharedArrayBuffer holds a header, the
+// record ring, the slab descriptors and the slab arena.
+//
+//   0        512      640      768      896      1024     1152     1280           4096
+//   +--------+--------+--------+--------+--------+--------+--------+- - - - - - -+
+//   |identity| state  |producer|consumer|data    |space   |pool    | class heads, |
+//   |(init   | flags, | tail,  | head,  |doorbell|doorbell|counters| error area   |
+//   | only)  | roles  | counts | counts |        |        |        |              |
+//   +--------+--------+--------+--------+--------+--------+--------+- - - - - - -+
+//   4096: ring (ring_bytes, power of two) | slab descriptors | arena (page aligned)
+//
+// Every line written by one side only sits on its own 128-byte range. The identity
+// block is written once by the creating thread; an attaching thread copies it into a
+// native `Layout`, validates it, and never reads it again: everything the shared
+// memory says later is checked against that private copy (DESIGN.md: the shared
+// memory is untrusted input).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "platform.hpp"
+#include "status.hpp"
+
+namespace ringport {
+
+inline constexpr uint32_t kMagic = 0x54525052;  // "RPRT" little-endian
+inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kMaxSlabClasses = 4;
+inline constexpr std::size_t kHeaderBytes = 4096;
+inline constexpr std::size_t kErrorAreaBytes = 2048;
+inline constexpr uint64_t kMinCapacity = 64;
+inline constexpr uint64_t kMaxCapacity = uint64_t{1} << 30;
+inline constexpr uint64_t kMinRingBytes = 4096;
+inline constexpr uint32_t kDefaultSlabSize = 16 * 1024;
+inline constexpr uint32_t kMinSlabSize = 4096;
+inline constexpr uint32_t kMaxSlabCount = 1u << 20;
+// Payloads up to this size travel inline in the ring and are copied out on receive;
+// larger ones go to a slab and reach JS zero-copy (an external buffer costs ~1.75 us).
+inline constexpr uint32_t kDefaultInlineMax = 4096;
+
+enum class ChannelKind : uint32_t { Queue = 1 };
+
+// State bits, set once with fetch_or and never cleared.
+namespace state_bits {
+inline constexpr uint32_t kSenderClosed = 1u << 0;    // graceful close: drain, then end
+inline constexpr uint32_t kSenderErrored = 1u << 1;   // closeWithError: drop, then reject
+inline constexpr uint32_t kSenderGone = 1u << 2;      // producer thread died or was collected
+inline constexpr uint32_t kReceiverClosed = 1u << 3;  // receiver.close()
+inline constexpr uint32_t kReceiverGone = 1u << 4;    // receiver thread died or was collected
+inline constexpr uint32_t kReceiverEnded = kReceiverClosed | kReceiverGone;
+}  // namespace state_bits
+
+namespace role_bits {
+inline constexpr uint32_t kSender = 1u << 0;
+inline constexpr uint32_t kReceiver = 1u << 1;
+}  // namespace role_bits
+
+// One size class of the slab pool, as the identity block stores it.
+struct SlabClassInfo {
+  uint32_t slab_size;
+  uint32_t slab_count;
+  uint64_t meta_offset;   // SlabMeta[slab_count]
+  uint64_t arena_offset;  // slab_count * slab_size bytes
+};
+static_assert(sizeof(SlabClassInfo) == 24);
+
+// Written once at creation; copied and validated by every attaching thread.
+struct IdentityBlock {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t kind;
+  uint32_t options;  // opaque to the core: JS-level choices (backpressure mode ...)
+  uint64_t total_bytes;
+  uint64_t capacity;
+  uint64_t max_message_size;
+  uint64_t ring_offset;
+  uint64_t ring_bytes;
+  uint32_t inline_max;
+  uint32_t class_count;
+  SlabClassInfo classes[kMaxSlabClasses];
+};
+static_assert(sizeof(IdentityBlock) <= 512);
+
+struct alignas(kFalseSharingRange) StateLine {
+  std::atomic<uint32_t> state;  // state_bits
+  std::atomic<uint32_t> roles;  // role_bits claimed so far
+};
+
+struct alignas(kFalseSharingRange) ProducerLine {
+  std::atomic<uint64_t> tail;  // next byte position the producer writes; only the producer stores it
+  std::atomic<uint64_t> messages;
+  std::atomic<uint64_t> bytes;
+};
+
+struct alignas(kFalseSharingRange) ConsumerLine {
+  std::atomic<uint64_t> head;  // next byte position the consumer reads; only the consumer stores it
+  std::atomic<uint64_t> messages;
+  std::atomic<uint64_t> bytes;
+};
+
+// A sleeper flag plus an epoch to futex-wait on (see doorbell.hpp).
+struct alignas(kFalseSharingRange) DoorbellLine {
+  std::atomic<uint32_t> sleepers;
+  std::atomic<uint32_t> epoch;
+};
+
+struct alignas(kFalseSharingRange) PoolCounters {
+  std::atomic<int64_t> in_use;      // slabs leased now
+  std::atomic<int64_t> high_water;  // most slabs ever leased at once
+  std::atomic<uint64_t> fallbacks;  // sends that fell back to a heap block
+};
+
+// Free-list head of one size class: (tag << 32) | (index + 1); 0 is empty.
+struct alignas(kFalseSharingRange) ClassHead {
+  std::atomic<uint64_t> top;
+};
+
+// Per-slab descriptor. `lease` is (generation << 1) | leased; a lease names the
+// generation it was handed out with, so a second release of it finds a newer
+// generation and does nothing.
+struct SlabMeta {
+  std::atomic<uint32_t> next;   // index + 1 of the next free slab; 0 ends the list
+  std::atomic<uint32_t> lease;
+};
+static_assert(sizeof(SlabMeta) == 8);
+
+// closeWithError(): the error's name, message and code as UTF-8, truncated to fit.
+struct ErrorArea {
+  uint32_t name_len;
+  uint32_t message_len;
+  uint32_t code_len;
+  uint32_t reserved;
+  char text[kErrorAreaBytes - 16];
+};
+static_assert(sizeof(ErrorArea) == kErrorAreaBytes);
+
+struct Header {
+  IdentityBlock identity;
+  alignas(512) StateLine state;
+  ProducerLine producer;
+  ConsumerLine consumer;
+  DoorbellLine data_bell;   // the consumer sleeps here waiting for records
+  DoorbellLine space_bell;  // the producer sleeps here waiting for room
+  PoolCounters pool;
+  ClassHead class_heads[kMaxSlabClasses];
+  ErrorArea error;
+};
+
+// Offset table: this is the wire format; a change here is a layout version bump.
+static_assert(offsetof(Header, identity) == 0);
+static_assert(offsetof(Header, state) == 512);
+static_assert(offsetof(Header, producer) == 640);
+static_assert(offsetof(Header, consumer) == 768);
+static_assert(offsetof(Header, data_bell) == 896);
+static_assert(offsetof(Header, space_bell) == 1024);
+static_assert(offsetof(Header, pool) == 1152);
+static_assert(offsetof(Header, class_heads) == 1280);
+static_assert(offsetof(Header, error) == 1792);
+static_assert(sizeof(Header) <= kHeaderBytes);
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
+
+// What a user asks for; zero fields take defaults.
+struct ChannelConfig {
+  uint64_t capacity = 1 << 20;
+  uint64_t max_message_size = uint64_t{1} << 30;
+  uint32_t slab_size = 0;   // smallest slab class; 0: kDefaultSlabSize
+  uint32_t pool_slabs = 0;  // slabs per class; 0: enough for `capacity` bytes per class
+  uint32_t inline_max = kDefaultInlineMax;
+  uint32_t options = 0;
+};
+
+inline constexpr uint64_t round_up_pow2(uint64_t v) noexcept {
+  uint64_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+inline constexpr uint64_t align_up(uint64_t v, uint64_t a) noexcept { return (v + a - 1) & ~(a - 1); }
+inline constexpr bool is_pow2(uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
+
+// The private, validated copy of a channel's geometry.
+struct Layout {
+  uint64_t total_bytes = 0;
+  uint64_t capacity = 0;
+  uint64_t max_message_size = 0;
+  uint64_t ring_offset = 0;
+  uint64_t ring_bytes = 0;
+  uint32_t inline_max = 0;
+  uint32_t class_count = 0;
+  uint32_t kind = 0;
+  uint32_t options = 0;
+  SlabClassInfo classes[kMaxSlabClasses] = {};
+
+  uint64_t slab_count() const noexcept {
+    uint64_t n = 0;
+    for (uint32_t c = 0; c < class_count; ++c) n += classes[c].slab_count;
+    return n;
+  }
+
+  // Geometry for `cfg`: capacity rounded up to a power of two, a ring of twice that
+  // (so record headers do not eat into the payload budget), and slab classes growing
+  // 8x from slab_size until one holds a whole `capacity`.
+  static Status compute(const ChannelConfig& cfg, Layout* out) noexcept {
+    if (cfg.capacity < 1 || cfg.capacity > kMaxCapacity) return Status::InvalidArgument;
+    if (cfg.max_message_size < 1 || cfg.max_message_size > UINT32_MAX) return Status::InvalidArgument;
+    Layout l;
+    l.kind = static_cast<uint32_t>(ChannelKind::Queue);
+    l.options = cfg.options;
+    l.capacity = round_up_pow2(cfg.capacity < kMinCapacity ? kMinCapacity : cfg.capacity);
+    l.max_message_size = cfg.max_message_size;
+    l.ring_offset = kHeaderBytes;
+    l.ring_bytes = l.capacity * 2 < kMinRingBytes ? kMinRingBytes : l.capacity * 2;
+    l.inline_max = static_cast<uint32_t>(cfg.inline_max < l.ring_bytes / 8 ? cfg.inline_max : l.ring_bytes / 8) & ~7u;
+
+    uint64_t slab = round_up_pow2(cfg.slab_size ? cfg.slab_size : kDefaultSlabSize);
+    if (slab < kMinSlabSize) slab = kMinSlabSize;
+    if (slab > (uint64_t{1} << 30)) return Status::InvalidArgument;
+    uint64_t offset = l.ring_offset + l.ring_bytes;
+    for (uint32_t c = 0; c < kMaxSlabClasses; ++c) {
+      uint64_t count = cfg.pool_slabs ? cfg.pool_slabs : l.capacity / slab;
+      if (count < 4) count = 4;
+      if (count > kMaxSlabCount) return Status::InvalidArgument;
+      l.classes[c].slab_size = static_cast<uint32_t>(slab);
+      l.classes[c].slab_count = static_cast<uint32_t>(count);
+      l.classes[c].meta_offset = offset;
+      offset += align_up(count * sizeof(SlabMeta), 64);
+      l.class_count = c + 1;
+      if (slab >= l.capacity || slab << 3 > (uint64_t{1} << 30)) break;
+      slab <<= 3;
+    }
+    offset = align_up(offset, 4096);
+    for (uint32_t c = 0; c < l.class_count; ++c) {
+      l.classes[c].arena_offset = offset;
+      offset += uint64_t{l.classes[c].slab_count} * l.classes[c].slab_size;
+    }
+    l.total_bytes = offset;
+    *out = l;
+    return Status::Ok;
+  }
+
+  // Checks a layout read from untrusted memory against the buffer it came from.
+  Status validate(uint64_t buffer_bytes) const noexcept {
+    if (kind != static_cast<uint32_t>(ChannelKind::Queue)) return Status::Corrupt;
+    if (total_bytes == 0 || total_bytes > buffer_bytes) return Status::Corrupt;
+    if (!is_pow2(capacity) || capacity > kMaxCapacity) return Status::Corrupt;
+    if (max_message_size == 0 || max_message_size > UINT32_MAX) return Status::Corrupt;
+    if (ring_offset < kHeaderBytes || ring_offset % 8 != 0) return Status::Corrupt;
+    if (!is_pow2(ring_bytes) || ring_bytes < kMinRingBytes || ring_bytes > total_bytes - ring_offset) return Status::Corrupt;
+    if (inline_max % 8 != 0 || inline_max > ring_bytes / 8) return Status::Corrupt;
+    if (class_count == 0 || class_count > kMaxSlabClasses) return Status::Corrupt;
+    uint64_t ring_end = ring_offset + ring_bytes;
+    for (uint32_t c = 0; c < class_count; ++c) {
+      const SlabClassInfo& k = classes[c];
+      if (!is_pow2(k.slab_size) || k.slab_size < kMinSlabSize) return Status::Corrupt;
+      if (c > 0 && k.slab_size <= classes[c - 1].slab_size) return Status::Corrupt;
+      if (k.slab_count == 0 || k.slab_count > kMaxSlabCount) return Status::Corrupt;
+      if (k.meta_offset < ring_end || k.meta_offset % 8 != 0) return Status::Corrupt;
+      if (k.meta_offset + uint64_t{k.slab_count} * sizeof(SlabMeta) > total_bytes) return Status::Corrupt;
+      if (k.arena_offset < ring_end || k.arena_offset % 8 != 0) return Status::Corrupt;
+      if (k.arena_offset + uint64_t{k.slab_count} * k.slab_size > total_bytes) return Status::Corrupt;
+    }
+    return Status::Ok;
+  }
+
+  static Layout from_identity(const IdentityBlock& id) noexcept {
+    Layout l;
+    l.total_bytes = id.total_bytes;
+    l.capacity = id.capacity;
+    l.max_message_size = id.max_message_size;
+    l.ring_offset = id.ring_offset;
+    l.ring_bytes = id.ring_bytes;
+    l.inline_max = id.inline_max;
+    l.class_count = id.class_count;
+    l.kind = id.kind;
+    l.options = id.options;
+    std::memcpy(l.classes, id.classes, sizeof(l.classes));
+    return l;
+  }
+
+  IdentityBlock to_identity() const noexcept {
+    IdentityBlock id{};
+    id.magic = kMagic;
+    id.version = kLayoutVersion;
+    id.kind = kind;
+    id.options = options;
+    id.total_bytes = total_bytes;
+    id.capacity = capacity;
+    id.max_message_size = max_message_size;
+    id.ring_offset = ring_offset;
+    id.ring_bytes = ring_bytes;
+    id.inline_max = inline_max;
+    id.class_count = class_count;
+    std::memcpy(id.classes, classes, sizeof(id.classes));
+    return id;
+  }
+};
+
+}  // namespace ringport

@@ -1,0 +1,72 @@
+// Small platform pieces shared by the core: cache-line sizes, futex wait/wake,
+// a CPU relax hint. Pure C++20 plus Linux syscalls; no Node headers.
+#pragma once
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace ringport {
+
+// Two lines: x86 prefetches cache lines in adjacent pairs, so counters written by
+// different threads sit at least this far apart (DESIGN.md, "Shared memory").
+inline constexpr std::size_t kFalseSharingRange = 128;
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+// Outcome of a bounded wait.
+enum class WaitResult { Woken, TimedOut };
+
+// Sleeps while `*word == expected`, at most `timeout_ns` (negative: forever).
+// Spurious returns are allowed; callers re-check their condition in a loop.
+// FUTEX_PRIVATE is right: every thread that shares a channel lives in this process.
+inline WaitResult futex_wait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_ns) noexcept {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (timeout_ns >= 0) {
+    ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000);
+    tsp = &ts;
+  }
+  long rc = syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT_PRIVATE, expected, tsp, nullptr, 0);
+  if (rc == -1 && errno == ETIMEDOUT) return WaitResult::TimedOut;
+  return WaitResult::Woken;
+}
+
+inline void futex_wake_all(std::atomic<uint32_t>* word) noexcept {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+// A deadline on the monotonic clock; a negative timeout means "never".
+class Deadline {
+ public:
+  explicit Deadline(int64_t timeout_ns) noexcept
+      : infinite_(timeout_ns < 0), at_(std::chrono::steady_clock::now() + std::chrono::nanoseconds(infinite_ ? 0 : timeout_ns)) {}
+
+  // Nanoseconds left (0 once passed), or -1 for an infinite deadline.
+  int64_t remaining_ns() const noexcept {
+    if (infinite_) return -1;
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(at_ - std::chrono::steady_clock::now()).count();
+    return left > 0 ? left : 0;
+  }
+  bool passed() const noexcept { return !infinite_ && remaining_ns() == 0; }
+
+ private:
+  bool infinite_;
+  std::chrono::steady_clock::time_point at_;
+};
+
+}  // namespace ringport
