@@ -1,0 +1,8 @@
+'use strict';
+
+const { Channel } = require('./lib/channel');
+const { Sender } = require('./lib/sender');
+const { Receiver } = require('./lib/receiver');
+const { ChannelError } = require('./lib/errors');
+
+module.exports = { Channel, Sender, Receiver, ChannelError };

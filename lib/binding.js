@@ -1,0 +1,52 @@
+'use strict';
+
+// Loads the native addon and shares the constants both sides agree on.
+const path = require('node:path');
+const { ChannelError, channelError } = require('./errors');
+
+const native = require(path.join(__dirname, '..', 'build', 'Release', 'ringport.node'));
+native.setErrorClass(ChannelError);
+
+/** Mirrors src/core/status.hpp. */
+const Status = Object.freeze({
+  OK: 0,
+  FULL: 1,
+  EMPTY: 2,
+  CLOSED: 3,
+  ERRORED: 4,
+  DISCONNECTED: 5,
+  TOO_LARGE: 6,
+  CORRUPT: 7,
+  TIMED_OUT: 8,
+  INVALID_ARGUMENT: 9,
+  ROLE_TAKEN: 10,
+});
+
+/** Mirrors role_bits in src/core/layout.hpp. */
+const Role = Object.freeze({ SENDER: 1, RECEIVER: 2 });
+
+/** The JS-level options kept in the channel's header (`flags`), read back by from(). */
+const Flags = Object.freeze({ BACKPRESSURE_MASK: 0x3, REJECT: 0x1, PRODUCERS_SINGLE: 0x4 });
+
+const STATUS_CODES = {
+  [Status.FULL]: 'ERR_CHANNEL_FULL',
+  [Status.CLOSED]: 'ERR_CHANNEL_CLOSED',
+  [Status.DISCONNECTED]: 'ERR_CHANNEL_DISCONNECTED',
+  [Status.TOO_LARGE]: 'ERR_MESSAGE_TOO_LARGE',
+  [Status.CORRUPT]: 'ERR_INVALID_HANDLE',
+  [Status.TIMED_OUT]: 'ERR_TIMEOUT',
+  [Status.ROLE_TAKEN]: 'ERR_CHANNEL_ROLE_TAKEN',
+};
+
+const STATUS_MESSAGES = {
+  [Status.CORRUPT]: 'the channel\'s shared memory holds impossible values (corrupted)',
+};
+
+/** The ChannelError for a native status that is not OK. */
+function errorForStatus(status) {
+  const code = STATUS_CODES[status];
+  if (code === undefined) return new Error(`ringport: unexpected native status ${status}`);
+  return channelError(code, STATUS_MESSAGES[status]);
+}
+
+module.exports = { native, Status, Role, Flags, errorForStatus, layoutVersion: native.layoutVersion };

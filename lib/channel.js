@@ -1,0 +1,127 @@
+'use strict';
+
+const { native, Status, Role, Flags, errorForStatus, layoutVersion } = require('./binding');
+const { channelError, argValueError } = require('./errors');
+const { MAX_CAPACITY, MAX_MESSAGE_SIZE, validateObject, validateInteger, validateOneOf } = require('./validate');
+const { Sender } = require('./sender');
+const { Receiver } = require('./receiver');
+
+const HANDLE_TAG = 'ringport.channel';
+const ATTACH = Symbol('attach');
+
+const BACKPRESSURE = ['block', 'reject', 'dropOldest', 'grow'];
+const SUPPORTED_BACKPRESSURE = ['block', 'reject'];
+
+function channelOptions(options) {
+  const o = validateObject(options, 'options');
+  const capacity = o.capacity === undefined ? 1 << 20 : validateInteger(o.capacity, 'options.capacity', 1, MAX_CAPACITY);
+  const backpressure = o.backpressure === undefined ? 'block' : validateOneOf(o.backpressure, 'options.backpressure', BACKPRESSURE);
+  if (!SUPPORTED_BACKPRESSURE.includes(backpressure)) {
+    throw argValueError('options.backpressure', backpressure, 'is not supported by this version of ringport yet');
+  }
+  const producers = o.producers === undefined ? 'auto' : validateOneOf(o.producers, 'options.producers', ['auto', 'single']);
+  const framing = o.framing === undefined ? 'message' : validateOneOf(o.framing, 'options.framing', ['message', 'bytes']);
+  if (framing !== 'message') throw argValueError('options.framing', framing, 'is not supported by this version of ringport yet');
+  const maxMessageSize =
+    o.maxMessageSize === undefined ? 2 ** 30 : validateInteger(o.maxMessageSize, 'options.maxMessageSize', 1, MAX_MESSAGE_SIZE);
+  const slabSize = o.slabSize === undefined ? 0 : validateInteger(o.slabSize, 'options.slabSize', 4096, 2 ** 30);
+  const poolSlabs = o.poolSlabs === undefined ? 0 : validateInteger(o.poolSlabs, 'options.poolSlabs', 2, 2 ** 20);
+  let flags = 0;
+  if (backpressure === 'reject') flags |= Flags.REJECT;
+  if (producers === 'single') flags |= Flags.PRODUCERS_SINGLE;
+  return { capacity, maxMessageSize, slabSize, poolSlabs, flags };
+}
+
+/**
+ * A queue channel: every message goes to exactly one receiver, in order. Lives in a
+ * SharedArrayBuffer; pass `channel.handle` to another thread and attach there with
+ * `Channel.from(handle)`.
+ */
+class Channel {
+  #buffer;
+  #view;
+  #native;
+  #info;
+
+  constructor(options, buffer) {
+    if (options === ATTACH) {
+      this.#attach(buffer);
+      return;
+    }
+    const config = channelOptions(options);
+    const sab = new SharedArrayBuffer(native.layoutSize(config));
+    native.format(new Uint8Array(sab), config);
+    this.#attach(sab);
+  }
+
+  static from(handle) {
+    if (
+      handle === null ||
+      typeof handle !== 'object' ||
+      handle.type !== HANDLE_TAG ||
+      handle.version !== layoutVersion ||
+      !(handle.buffer instanceof SharedArrayBuffer)
+    ) {
+      throw channelError('ERR_INVALID_HANDLE');
+    }
+    return new Channel(ATTACH, handle.buffer);
+  }
+
+  /** A structured-clonable value that attaches to this channel in any thread. */
+  get handle() {
+    return { type: HANDLE_TAG, version: layoutVersion, buffer: this.#buffer };
+  }
+
+  /** Bytes of payload buffered before backpressure applies (a power of two). */
+  get capacity() {
+    return this.#info.capacity;
+  }
+
+  get backpressure() {
+    return this.#info.flags & Flags.REJECT ? 'reject' : 'block';
+  }
+
+  sender() {
+    this.#claim(Role.SENDER);
+    return new Sender(this.#view, this, this.backpressure === 'reject');
+  }
+
+  receiver() {
+    this.#claim(Role.RECEIVER);
+    return new Receiver(this.#view, this);
+  }
+
+  /** Closes the channel gracefully: no more sends; the receiver drains, then ends. */
+  close() {
+    this.#native.close();
+  }
+
+  stats() {
+    const s = this.#native.stats();
+    return {
+      sent: s.sent,
+      received: s.received,
+      bytesSent: s.bytesSent,
+      bytesReceived: s.bytesReceived,
+      dropped: 0,
+      lagged: 0,
+      pending: s.sent - s.received,
+      pendingBytes: s.bytesSent - s.bytesReceived,
+      pool: s.pool,
+    };
+  }
+
+  #attach(buffer) {
+    this.#buffer = buffer;
+    this.#view = new Uint8Array(buffer);
+    this.#native = new native.Channel(this.#view);
+    this.#info = this.#native.info();
+  }
+
+  #claim(role) {
+    const status = this.#native.claim(role);
+    if (status !== Status.OK) throw errorForStatus(status);
+  }
+}
+
+module.exports = { Channel };

@@ -1,0 +1,96 @@
+#include "endpoint.hh"
+
+namespace ringport {
+
+// Owned jointly by the endpoint and the threadsafe function, so that whichever of
+// the two goes first (the endpoint's destructor, or Node finalizing the function at
+// thread exit) the other can tell.
+struct Endpoint::WakerSlot {
+  std::shared_ptr<Hub> hub;
+  Side side;
+  napi_threadsafe_function tsfn = nullptr;
+  bool finalized = false;
+};
+
+Endpoint::Endpoint(Napi::Env env, std::shared_ptr<Hub> hub, Side side, uint32_t gone_bits, OnWake on_wake, void* owner)
+    : env_(env), hub_(std::move(hub)), side_(side), gone_bits_(gone_bits), on_wake_(on_wake), owner_(owner) {
+  slot_ = std::make_shared<WakerSlot>();
+  slot_->hub = hub_;
+  slot_->side = side;
+  auto* holder = new std::shared_ptr<WakerSlot>(slot_);
+  napi_value name;
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_string_utf8(env, "ringport.wake", NAPI_AUTO_LENGTH, &name));
+  napi_status status = napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, holder, finalize_waker, this,
+                                                       call_js, &slot_->tsfn);
+  if (status != napi_ok) {
+    delete holder;
+    NAPI_THROW_IF_FAILED_VOID(env, status);
+  }
+  // Not ref'd until something waits: an idle endpoint never keeps a process alive.
+  napi_unref_threadsafe_function(env, slot_->tsfn);
+  hub_->set_waker(side, slot_->tsfn);
+  NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, on_env_cleanup, this));
+  hook_added_ = true;
+}
+
+Endpoint::~Endpoint() {
+  if (hook_added_) napi_remove_env_cleanup_hook(env_, on_env_cleanup, this);
+  end(gone_bits_);
+  if (!slot_->finalized) {
+    hub_->clear_waker(side_, slot_->tsfn);
+    // abort: queued wake-ups are dropped (call_js sees a null env), never dispatched.
+    napi_release_threadsafe_function(slot_->tsfn, napi_tsfn_abort);
+  }
+}
+
+void Endpoint::call_js(napi_env env, napi_value, void* context, void*) {
+  // A null env means the function is being torn down: the endpoint may be gone.
+  if (env == nullptr) return;
+  auto* self = static_cast<Endpoint*>(context);
+  self->on_wake_(env, self->owner_);
+}
+
+void Endpoint::finalize_waker(napi_env, void* data, void*) {
+  auto* holder = static_cast<std::shared_ptr<WakerSlot>*>(data);
+  WakerSlot& slot = **holder;
+  slot.finalized = true;
+  slot.hub->clear_waker(slot.side, slot.tsfn);
+  delete holder;
+}
+
+// The endpoint's thread is exiting (worker exit, terminate(), process.exit() in a
+// worker): tell the peer, which may be waiting for us.
+void Endpoint::on_env_cleanup(void* self) {
+  auto* e = static_cast<Endpoint*>(self);
+  e->hook_added_ = false;
+  e->end(e->gone_bits_);
+}
+
+void Endpoint::set_waiting(bool waiting) {
+  waiting_ = waiting;
+  update_ref();
+}
+
+void Endpoint::set_refed(bool refed) {
+  refed_ = refed;
+  update_ref();
+}
+
+void Endpoint::update_ref() {
+  const bool want = waiting_ && refed_ && !slot_->finalized;
+  if (want == tsfn_refed_ || slot_->finalized) return;
+  if (want) {
+    napi_ref_threadsafe_function(env_, slot_->tsfn);
+  } else {
+    napi_unref_threadsafe_function(env_, slot_->tsfn);
+  }
+  tsfn_refed_ = want;
+}
+
+void Endpoint::end(uint32_t bits) {
+  if (ended_) return;
+  ended_ = true;
+  hub_->set_state(bits);
+}
+
+}  // namespace ringport

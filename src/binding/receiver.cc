@@ -1,0 +1,238 @@
+// ReceiverWrap: the consuming end, on its owner's JS thread, and the external
+// buffers it hands out.
+#include <cstring>
+
+#include "wraps.hh"
+
+namespace ringport {
+
+// Keeps the SharedArrayBuffer (and the hub) alive while the receiver or any buffer
+// it handed out lives: V8 frees a SharedArrayBuffer's memory when no thread holds
+// it, even while external buffers still point into it (DESIGN.md, Buffer pool).
+// JS thread only: external buffer finalizers run on the thread that created them.
+struct Arena {
+  Attachment attachment;
+  std::size_t refs = 1;  // the receiver + each live buffer
+  struct BufferLease* by_data(const void* data) {
+    auto it = live.find(data);
+    return it == live.end() ? nullptr : it->second;
+  }
+  void unref() {
+    if (--refs == 0) delete this;
+  }
+  std::unordered_map<const void*, struct BufferLease*> live;
+};
+
+// What one external buffer holds: a slab lease or a heap block, returned once.
+struct BufferLease {
+  Arena* arena;
+  Message::Owner owner;
+  Lease lease;
+  HeapBlock block;
+  const void* data;
+  uint32_t length;
+  bool returned = false;
+
+  void give_back(napi_env env) {
+    if (returned) return;
+    returned = true;
+    if (owner == Message::Owner::Slab) {
+      ChannelMemory& m = arena->attachment.hub->memory();
+      SlabPool(m.base(), m.layout(), m.header()).release(lease);
+    } else {
+      block.data.reset();
+      int64_t unused;
+      napi_adjust_external_memory(env, -static_cast<int64_t>(length), &unused);
+    }
+    auto it = arena->live.find(data);
+    if (it != arena->live.end() && it->second == this) arena->live.erase(it);
+  }
+
+  static void finalize(napi_env env, void*, void* hint) {
+    auto* self = static_cast<BufferLease*>(hint);
+    self->give_back(env);
+    Arena* arena = self->arena;
+    delete self;
+    arena->unref();
+  }
+};
+
+namespace {
+
+constexpr int kSpinsBeforeSleep = 200;
+
+int64_t timeout_ns(const Napi::Value& ms) {
+  if (!ms.IsNumber()) return -1;
+  const double v = ms.As<Napi::Number>().DoubleValue();
+  return v < 0 ? -1 : static_cast<int64_t>(v * 1e6);
+}
+
+// Copies `m` into a fresh ArrayBuffer (small messages, or a runtime without external
+// buffers). Returns nullptr on allocation failure.
+napi_value copy_out(napi_env env, const Message& m) {
+  void* data;
+  napi_value out;
+  if (napi_create_arraybuffer(env, m.length, &data, &out) != napi_ok) return nullptr;
+  if (m.length) std::memcpy(data, m.data, m.length);
+  return out;
+}
+
+}  // namespace
+
+Napi::Function ReceiverWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeReceiver",
+                     {InstanceMethod<&ReceiverWrap::Poll>("poll"), InstanceMethod<&ReceiverWrap::RecvSync>("recvSync"),
+                      InstanceMethod<&ReceiverWrap::Arm>("arm"), InstanceMethod<&ReceiverWrap::Release>("release"),
+                      InstanceMethod<&ReceiverWrap::Close>("close"), InstanceMethod<&ReceiverWrap::ErrorInfo>("errorInfo"),
+                      InstanceMethod<&ReceiverWrap::SetWaiting>("setWaiting"),
+                      InstanceMethod<&ReceiverWrap::SetRefed>("setRefed")});
+}
+
+ReceiverWrap::ReceiverWrap(const Napi::CallbackInfo& info)
+    : ObjectWrap(info), arena_(new Arena{Attachment::from(info[0])}) {
+  Hub& hub = *arena_->attachment.hub;
+  consumer_.emplace(hub.memory(), hub.heap());
+  endpoint_.emplace(info.Env(), arena_->attachment.hub, Side::Receiver, state_bits::kReceiverGone, &ReceiverWrap::OnWake, this);
+}
+
+ReceiverWrap::~ReceiverWrap() {
+  endpoint_.reset();
+  consumer_.reset();
+  arena_->unref();
+}
+
+void ReceiverWrap::OnWake(napi_env env, void* self) {
+  Napi::Env e(env);
+  Napi::HandleScope scope(e);
+  Napi::Object object = static_cast<ReceiverWrap*>(self)->Value();
+  if (object.IsEmpty()) return;
+  Napi::Value handler = object.Get("onwake");
+  if (!handler.IsFunction()) return;
+  try {
+    handler.As<Napi::Function>().Call(object, {});
+  } catch (const Napi::Error& error) {
+    napi_fatal_exception(env, error.Value());
+  }
+}
+
+// Receives up to `max` messages into a new array at *out. Small payloads are copied;
+// slab and heap payloads become external ArrayBuffers that return their memory when
+// released or collected.
+Status ReceiverWrap::drain(Napi::Env env, std::size_t max, napi_value* out) {
+  napi_value list;
+  NAPI_THROW_IF_FAILED(env, napi_create_array(env, &list), Status::Corrupt);
+  uint32_t count = 0;
+  bool failed = false;
+  bool rang = false;
+  const Status s = consumer_->drain(
+      max,
+      [&](Message& m) noexcept {
+        napi_value buffer = nullptr;
+        if (m.owner == Message::Owner::Ring) {
+          buffer = copy_out(env, m);
+        } else {
+          auto* lease = new (std::nothrow) BufferLease{arena_, m.owner, m.lease, std::move(m.block), m.data, m.length};
+          if (lease && napi_create_external_arraybuffer(env, const_cast<uint8_t*>(m.data), m.length, &BufferLease::finalize,
+                                                        lease, &buffer) == napi_ok) {
+            ++arena_->refs;
+            arena_->live[m.data] = lease;
+            if (m.owner == Message::Owner::Heap) {
+              int64_t unused;
+              napi_adjust_external_memory(env, m.length, &unused);
+            }
+          } else {
+            // No external buffers here (e.g. a sandboxed runtime): copy, and give back now.
+            buffer = copy_out(env, Message{m.owner, lease ? static_cast<const uint8_t*>(lease->data) : m.data, m.length});
+            if (lease) {
+              lease->give_back(env);
+              delete lease;
+            }
+          }
+        }
+        if (buffer == nullptr || napi_set_element(env, list, count, buffer) != napi_ok) {
+          failed = true;
+          return;
+        }
+        ++count;
+      },
+      &rang);
+  if (rang) arena_->attachment.hub->wake(Side::Sender);
+  if (failed) throw Napi::Error::New(env, "out of memory while receiving");
+  *out = list;
+  return s;
+}
+
+Napi::Value ReceiverWrap::Poll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t max = info[0].As<Napi::Number>().Uint32Value();
+  napi_value list;
+  const Status s = drain(env, max ? max : 1, &list);
+  if (s == Status::Ok) return Napi::Value(env, list);
+  if (s == Status::Errored) consumer_->discard_all();
+  return Napi::Number::New(env, static_cast<int>(s));
+}
+
+Napi::Value ReceiverWrap::RecvSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Deadline deadline(timeout_ns(info[0]));
+  Doorbell bell = consumer_->data_bell();
+  for (int spins = 0;; ++spins) {
+    napi_value list;
+    const Status s = drain(env, 1, &list);
+    if (s == Status::Ok) return Napi::Array(env, list).Get(uint32_t{0});
+    if (s != Status::Empty) {
+      if (s == Status::Errored) consumer_->discard_all();
+      return Napi::Number::New(env, static_cast<int>(s));
+    }
+    if (spins < kSpinsBeforeSleep) {
+      cpu_relax();
+      continue;
+    }
+    const uint32_t epoch = bell.prepare_sleep();
+    if (consumer_->ready()) continue;
+    if (deadline.passed()) return Napi::Number::New(env, static_cast<int>(Status::TimedOut));
+    bell.sleep(epoch, deadline.remaining_ns());
+  }
+}
+
+Napi::Value ReceiverWrap::Arm(const Napi::CallbackInfo& info) {
+  consumer_->data_bell().prepare_sleep();
+  return Napi::Boolean::New(info.Env(), !consumer_->ready());
+}
+
+Napi::Value ReceiverWrap::Release(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool is_buffer = false;
+  if (napi_is_arraybuffer(env, info[0], &is_buffer) != napi_ok || !is_buffer) return Napi::Boolean::New(env, false);
+  void* data;
+  size_t length;
+  NAPI_THROW_IF_FAILED(env, napi_get_arraybuffer_info(env, info[0], &data, &length), Napi::Value());
+  BufferLease* lease = data ? arena_->by_data(data) : nullptr;
+  if (lease == nullptr || lease->returned || lease->length != length) return Napi::Boolean::New(env, false);
+  NAPI_THROW_IF_FAILED(env, napi_detach_arraybuffer(env, info[0]), Napi::Value());
+  lease->give_back(env);
+  return Napi::Boolean::New(env, true);
+}
+
+// The receiver is done: senders get ERR_CHANNEL_DISCONNECTED; buffered messages
+// are dropped and their slabs returned.
+void ReceiverWrap::Close(const Napi::CallbackInfo&) {
+  endpoint_->end(state_bits::kReceiverClosed);
+  consumer_->discard_all();
+}
+
+Napi::Value ReceiverWrap::ErrorInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string_view name, message, code;
+  Napi::Array out = Napi::Array::New(env, 3);
+  if (!arena_->attachment.hub->memory().read_error(&name, &message, &code)) return out;
+  out.Set(uint32_t{0}, Napi::String::New(env, name.data(), name.size()));
+  out.Set(uint32_t{1}, Napi::String::New(env, message.data(), message.size()));
+  out.Set(uint32_t{2}, Napi::String::New(env, code.data(), code.size()));
+  return out;
+}
+
+void ReceiverWrap::SetWaiting(const Napi::CallbackInfo& info) { endpoint_->set_waiting(info[0].As<Napi::Boolean>()); }
+void ReceiverWrap::SetRefed(const Napi::CallbackInfo& info) { endpoint_->set_refed(info[0].As<Napi::Boolean>()); }
+
+}  // namespace ringport

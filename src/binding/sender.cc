@@ -1,0 +1,105 @@
+// SenderWrap: the producing end, on its owner's JS thread.
+#include "wraps.hh"
+
+namespace ringport {
+namespace {
+
+// A sender that finds the channel full spins this many times re-checking for room
+// before it sleeps: a round trip through the kernel costs far more (DESIGN.md).
+constexpr int kSpinsBeforeSleep = 200;
+
+int64_t timeout_ns(const Napi::Value& ms) {
+  if (!ms.IsNumber()) return -1;
+  const double v = ms.As<Napi::Number>().DoubleValue();
+  return v < 0 ? -1 : static_cast<int64_t>(v * 1e6);
+}
+
+}  // namespace
+
+Napi::Function SenderWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeSender",
+                     {InstanceMethod<&SenderWrap::Send>("send"), InstanceMethod<&SenderWrap::SendSync>("sendSync"),
+                      InstanceMethod<&SenderWrap::Arm>("arm"), InstanceMethod<&SenderWrap::Close>("close"),
+                      InstanceMethod<&SenderWrap::CloseWithError>("closeWithError"),
+                      InstanceMethod<&SenderWrap::SetWaiting>("setWaiting"),
+                      InstanceMethod<&SenderWrap::SetRefed>("setRefed")});
+}
+
+SenderWrap::SenderWrap(const Napi::CallbackInfo& info) : ObjectWrap(info), attachment_(Attachment::from(info[0])) {
+  Hub& hub = *attachment_.hub;
+  producer_.emplace(hub.memory(), hub.heap());
+  endpoint_.emplace(info.Env(), attachment_.hub, Side::Sender, state_bits::kSenderGone, &SenderWrap::OnWake, this);
+}
+
+void SenderWrap::OnWake(napi_env env, void* self) {
+  Napi::Env e(env);
+  Napi::HandleScope scope(e);
+  Napi::Object object = static_cast<SenderWrap*>(self)->Value();
+  if (object.IsEmpty()) return;
+  Napi::Value handler = object.Get("onwake");
+  if (!handler.IsFunction()) return;
+  try {
+    handler.As<Napi::Function>().Call(object, {});
+  } catch (const Napi::Error& error) {
+    napi_fatal_exception(env, error.Value());
+  }
+}
+
+Napi::Value SenderWrap::Send(const Napi::CallbackInfo& info) {
+  const uint8_t* data;
+  size_t length;
+  bytes_of(info.Env(), info[0], &data, &length);
+  Status s = Status::TooLarge;
+  if (length <= UINT32_MAX) {
+    bool rang;
+    s = producer_->try_send(data, static_cast<uint32_t>(length), &rang);
+    if (rang) attachment_.hub->wake(Side::Receiver);
+  }
+  return Napi::Number::New(info.Env(), static_cast<int>(s));
+}
+
+Napi::Value SenderWrap::SendSync(const Napi::CallbackInfo& info) {
+  const uint8_t* data;
+  size_t length;
+  bytes_of(info.Env(), info[0], &data, &length);
+  if (length > UINT32_MAX) return Napi::Number::New(info.Env(), static_cast<int>(Status::TooLarge));
+  const uint32_t len = static_cast<uint32_t>(length);
+  Deadline deadline(timeout_ns(info[1]));
+  Doorbell bell = producer_->space_bell();
+  for (int spins = 0;; ++spins) {
+    bool rang;
+    const Status s = producer_->try_send(data, len, &rang);
+    if (rang) attachment_.hub->wake(Side::Receiver);
+    if (s != Status::Full) return Napi::Number::New(info.Env(), static_cast<int>(s));
+    if (spins < kSpinsBeforeSleep) {
+      cpu_relax();
+      continue;
+    }
+    const uint32_t epoch = bell.prepare_sleep();
+    if (producer_->poll_room(len) != Status::Full) continue;
+    if (deadline.passed()) return Napi::Number::New(info.Env(), static_cast<int>(Status::TimedOut));
+    bell.sleep(epoch, deadline.remaining_ns());
+  }
+}
+
+Napi::Value SenderWrap::Arm(const Napi::CallbackInfo& info) {
+  const uint32_t len = info[0].As<Napi::Number>().Uint32Value();
+  producer_->space_bell().prepare_sleep();
+  return Napi::Boolean::New(info.Env(), producer_->poll_room(len) == Status::Full);
+}
+
+void SenderWrap::Close(const Napi::CallbackInfo&) { endpoint_->end(state_bits::kSenderClosed); }
+
+void SenderWrap::CloseWithError(const Napi::CallbackInfo& info) {
+  if (endpoint_->ended()) return;
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  const std::string message = info[1].As<Napi::String>().Utf8Value();
+  const std::string code = info[2].As<Napi::String>().Utf8Value();
+  attachment_.hub->memory().write_error(name, message, code);
+  endpoint_->end(state_bits::kSenderErrored);
+}
+
+void SenderWrap::SetWaiting(const Napi::CallbackInfo& info) { endpoint_->set_waiting(info[0].As<Napi::Boolean>()); }
+void SenderWrap::SetRefed(const Napi::CallbackInfo& info) { endpoint_->set_refed(info[0].As<Napi::Boolean>()); }
+
+}  // namespace ringport

@@ -1,0 +1,95 @@
+// The JS-visible native classes. Each method says which thread runs it: always the
+// JS thread of the object's own environment (a worker's or the main thread).
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <optional>
+#include <unordered_map>
+
+#include "endpoint.hh"
+#include "hub.hh"
+
+namespace ringport {
+
+// The SharedArrayBuffer view an object keeps alive, and the hub it attached to.
+struct Attachment {
+  Napi::ObjectReference view;
+  std::shared_ptr<Hub> hub;
+  // Attaches to the channel in `view` (a Uint8Array over the SharedArrayBuffer);
+  // throws a ChannelError ERR_INVALID_HANDLE if it is not one.
+  static Attachment from(const Napi::Value& view);
+};
+
+// Throws the ChannelError for `code`; `ChannelError` is registered by lib/binding.js.
+[[noreturn]] void throw_channel_error(Napi::Env env, const char* code, const char* message);
+
+// Pointer and length of an ArrayBuffer, TypedArray or DataView; throws a TypeError otherwise.
+void bytes_of(Napi::Env env, napi_value value, const uint8_t** data, size_t* length);
+
+// Reads ChannelConfig fields from a JS options object validated by lib/validate.js.
+ChannelConfig config_from(const Napi::Object& options);
+
+class ChannelWrap : public Napi::ObjectWrap<ChannelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit ChannelWrap(const Napi::CallbackInfo& info);  // (view)
+
+ private:
+  Napi::Value Claim(const Napi::CallbackInfo& info);  // (role) -> status
+  void Close(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value State(const Napi::CallbackInfo& info);
+
+  Attachment attachment_;
+};
+
+class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit SenderWrap(const Napi::CallbackInfo& info);  // (view)
+
+ private:
+  Napi::Value Send(const Napi::CallbackInfo& info);      // (data) -> status; never waits
+  Napi::Value SendSync(const Napi::CallbackInfo& info);  // (data, timeoutMs) -> status; blocks
+  Napi::Value Arm(const Napi::CallbackInfo& info);       // (length) -> true if the caller must wait
+  void Close(const Napi::CallbackInfo& info);
+  void CloseWithError(const Napi::CallbackInfo& info);   // (name, message, code)
+  void SetWaiting(const Napi::CallbackInfo& info);
+  void SetRefed(const Napi::CallbackInfo& info);
+  static void OnWake(napi_env env, void* self);
+
+  Attachment attachment_;
+  std::optional<QueueProducer> producer_;
+  std::optional<Endpoint> endpoint_;
+};
+
+struct Arena;
+
+class ReceiverWrap : public Napi::ObjectWrap<ReceiverWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit ReceiverWrap(const Napi::CallbackInfo& info);  // (view)
+  ~ReceiverWrap();
+
+ private:
+  Napi::Value Poll(const Napi::CallbackInfo& info);      // (max) -> ArrayBuffer[] | status
+  Napi::Value RecvSync(const Napi::CallbackInfo& info);  // (timeoutMs) -> ArrayBuffer | status
+  Napi::Value Arm(const Napi::CallbackInfo& info);       // () -> true if the caller must wait
+  Napi::Value Release(const Napi::CallbackInfo& info);   // (buffer) -> bool
+  void Close(const Napi::CallbackInfo& info);
+  Napi::Value ErrorInfo(const Napi::CallbackInfo& info);
+  void SetWaiting(const Napi::CallbackInfo& info);
+  void SetRefed(const Napi::CallbackInfo& info);
+  static void OnWake(napi_env env, void* self);
+
+  Status drain(Napi::Env env, std::size_t max, napi_value* out);
+
+  Arena* arena_;
+  std::optional<QueueConsumer> consumer_;
+  std::optional<Endpoint> endpoint_;
+};
+
+}  // namespace ringport

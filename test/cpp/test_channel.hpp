@@ -1,0 +1,91 @@
+// Helpers shared by the core's unit tests: a channel over a private std::vector
+// buffer, deterministic payloads, and iteration counts scaled for sanitizer builds.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "queue.hpp"
+
+namespace ringport::test {
+
+// Sanitized builds run 5-20x slower: stress tests scale their counts down there.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
+// `normal` iterations, or `sanitized` under a sanitizer; RINGPORT_STRESS_SCALE
+// (a positive number) multiplies either, for longer soak runs.
+inline uint64_t stress_count(uint64_t normal, uint64_t sanitized) {
+  uint64_t n = kSanitized ? sanitized : normal;
+  if (const char* scale = std::getenv("RINGPORT_STRESS_SCALE")) {
+    const double f = std::strtod(scale, nullptr);
+    if (f > 0) n = static_cast<uint64_t>(static_cast<double>(n) * f);
+  }
+  return n;
+}
+
+// A small channel: capacity 4 KiB (ring 8 KiB, inline_max 1 KiB), one 4 KiB slab
+// class of 4 slabs. Messages over 4 KiB take the heap fallback.
+inline ChannelConfig small_config() {
+  ChannelConfig cfg;
+  cfg.capacity = 4096;
+  cfg.slab_size = 4096;
+  return cfg;
+}
+
+// A formatted, attached channel over an 8-byte aligned vector. `misalign` shifts the
+// base by one word so that it is 8- but not 16-aligned, as a SAB may be.
+struct TestChannel {
+  explicit TestChannel(const ChannelConfig& cfg = small_config(), bool misalign = false) {
+    EXPECT_EQ(Layout::compute(cfg, &layout), Status::Ok);
+    words.assign(layout.total_bytes / 8 + 1, 0);
+    base = reinterpret_cast<uint8_t*>(words.data() + (misalign ? 1 : 0));
+    EXPECT_EQ(ChannelMemory::initialize(base, layout.total_bytes, layout), Status::Ok);
+    EXPECT_EQ(ChannelMemory::attach(base, layout.total_bytes, &memory), Status::Ok);
+  }
+
+  Header& header() { return memory.header(); }
+
+  std::vector<uint64_t> words;
+  uint8_t* base = nullptr;
+  Layout layout;
+  ChannelMemory memory;
+  HeapTable heap;
+};
+
+// splitmix64: a cheap, well-mixed function of a sequence number.
+inline uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// Payload bytes that depend on the message's sequence number and their offset.
+inline uint8_t payload_byte(uint64_t seq, uint64_t i) { return static_cast<uint8_t>(mix(seq) >> ((i & 7) * 8)) ^ static_cast<uint8_t>(i >> 3); }
+
+inline void fill_payload(uint8_t* p, uint32_t len, uint64_t seq) {
+  for (uint32_t i = 0; i < len; ++i) p[i] = payload_byte(seq, i);
+}
+
+inline bool payload_matches(const uint8_t* p, uint32_t len, uint64_t seq) {
+  for (uint32_t i = 0; i < len; ++i) {
+    if (p[i] != payload_byte(seq, i)) return false;
+  }
+  return true;
+}
+
+inline std::vector<uint8_t> make_payload(uint32_t len, uint64_t seq) {
+  std::vector<uint8_t> v(len);
+  fill_payload(v.data(), len, seq);
+  return v;
+}
+
+}  // namespace ringport::test
