@@ -34,7 +34,13 @@ class Receiver {
   }
 
   recv(options) {
-    return this.#request(validateWaitOptions(options), identity);
+    let wait;
+    try {
+      wait = validateWaitOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#request(wait, identity);
   }
 
   tryRecv() {

@@ -12,8 +12,9 @@ struct Endpoint::WakerSlot {
   bool finalized = false;
 };
 
-Endpoint::Endpoint(Napi::Env env, std::shared_ptr<Hub> hub, Side side, uint32_t gone_bits, OnWake on_wake, void* owner)
-    : env_(env), hub_(std::move(hub)), side_(side), gone_bits_(gone_bits), on_wake_(on_wake), owner_(owner) {
+Endpoint::Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t gone_bits)
+    : env_(env), hub_(std::move(hub)), side_(side), gone_bits_(gone_bits) {
+  NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, self, 0, &self_));
   slot_ = std::make_shared<WakerSlot>();
   slot_->hub = hub_;
   slot_->side = side;
@@ -41,13 +42,28 @@ Endpoint::~Endpoint() {
     // abort: queued wake-ups are dropped (call_js sees a null env), never dispatched.
     napi_release_threadsafe_function(slot_->tsfn, napi_tsfn_abort);
   }
+  if (self_) napi_delete_reference(env_, self_);
 }
 
+// Calls `self.onwake()`. Errors it throws are reported as uncaught exceptions; a
+// thread that is being terminated cannot run JS, and that is fine.
 void Endpoint::call_js(napi_env env, napi_value, void* context, void*) {
   // A null env means the function is being torn down: the endpoint may be gone.
   if (env == nullptr) return;
-  auto* self = static_cast<Endpoint*>(context);
-  self->on_wake_(env, self->owner_);
+  auto* endpoint = static_cast<Endpoint*>(context);
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value self = nullptr, handler = nullptr, result;
+  napi_valuetype type = napi_undefined;
+  if (napi_get_reference_value(env, endpoint->self_, &self) == napi_ok && self != nullptr &&
+      napi_get_named_property(env, self, "onwake", &handler) == napi_ok && napi_typeof(env, handler, &type) == napi_ok &&
+      type == napi_function && napi_call_function(env, self, handler, 0, nullptr, &result) == napi_pending_exception) {
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env, &error) == napi_ok && napi_typeof(env, error, &type) == napi_ok && type == napi_object) {
+      napi_fatal_exception(env, error);
+    }
+  }
+  napi_close_handle_scope(env, scope);
 }
 
 void Endpoint::finalize_waker(napi_env, void* data, void*) {
@@ -66,7 +82,18 @@ void Endpoint::on_env_cleanup(void* self) {
   e->end(e->gone_bits_);
 }
 
+// While something waits, the JS object is held strongly: a pending recv() or send()
+// is then a GC root for its promises and the code awaiting them, as a pending socket
+// read is. Otherwise an awaited, unreachable endpoint would be collected mid-wait.
 void Endpoint::set_waiting(bool waiting) {
+  if (waiting != waiting_) {
+    uint32_t count;
+    if (waiting) {
+      napi_reference_ref(env_, self_, &count);
+    } else {
+      napi_reference_unref(env_, self_, &count);
+    }
+  }
   waiting_ = waiting;
   update_ref();
 }

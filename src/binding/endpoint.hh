@@ -13,11 +13,10 @@ namespace ringport {
 
 class Endpoint {
  public:
-  // Runs on the endpoint's JS thread when the peer rang its doorbell.
-  using OnWake = void (*)(napi_env env, void* owner);
-
-  // JS thread. `gone_bits` are the state bits set if the endpoint ends without close().
-  Endpoint(Napi::Env env, std::shared_ptr<Hub> hub, Side side, uint32_t gone_bits, OnWake on_wake, void* owner);
+  // JS thread. `self` is the JS object whose `onwake()` runs when the peer rings this
+  // side's doorbell (held weakly). `gone_bits` are the state bits set if the endpoint
+  // ends without close().
+  Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t gone_bits);
   ~Endpoint();
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
@@ -48,8 +47,7 @@ class Endpoint {
   std::shared_ptr<Hub> hub_;
   Side side_;
   uint32_t gone_bits_;
-  OnWake on_wake_;
-  void* owner_;
+  napi_ref self_ = nullptr;  // weak
   std::shared_ptr<WakerSlot> slot_;
   bool ended_ = false;
   bool waiting_ = false;

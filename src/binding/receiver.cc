@@ -92,27 +92,13 @@ ReceiverWrap::ReceiverWrap(const Napi::CallbackInfo& info)
     : ObjectWrap(info), arena_(new Arena{Attachment::from(info[0])}) {
   Hub& hub = *arena_->attachment.hub;
   consumer_.emplace(hub.memory(), hub.heap());
-  endpoint_.emplace(info.Env(), arena_->attachment.hub, Side::Receiver, state_bits::kReceiverGone, &ReceiverWrap::OnWake, this);
+  endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), arena_->attachment.hub, Side::Receiver, state_bits::kReceiverGone);
 }
 
 ReceiverWrap::~ReceiverWrap() {
   endpoint_.reset();
   consumer_.reset();
   arena_->unref();
-}
-
-void ReceiverWrap::OnWake(napi_env env, void* self) {
-  Napi::Env e(env);
-  Napi::HandleScope scope(e);
-  Napi::Object object = static_cast<ReceiverWrap*>(self)->Value();
-  if (object.IsEmpty()) return;
-  Napi::Value handler = object.Get("onwake");
-  if (!handler.IsFunction()) return;
-  try {
-    handler.As<Napi::Function>().Call(object, {});
-  } catch (const Napi::Error& error) {
-    napi_fatal_exception(env, error.Value());
-  }
 }
 
 // Receives up to `max` messages into a new array at *out. Small payloads are copied;

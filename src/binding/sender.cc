@@ -28,21 +28,7 @@ Napi::Function SenderWrap::Define(Napi::Env env) {
 SenderWrap::SenderWrap(const Napi::CallbackInfo& info) : ObjectWrap(info), attachment_(Attachment::from(info[0])) {
   Hub& hub = *attachment_.hub;
   producer_.emplace(hub.memory(), hub.heap());
-  endpoint_.emplace(info.Env(), attachment_.hub, Side::Sender, state_bits::kSenderGone, &SenderWrap::OnWake, this);
-}
-
-void SenderWrap::OnWake(napi_env env, void* self) {
-  Napi::Env e(env);
-  Napi::HandleScope scope(e);
-  Napi::Object object = static_cast<SenderWrap*>(self)->Value();
-  if (object.IsEmpty()) return;
-  Napi::Value handler = object.Get("onwake");
-  if (!handler.IsFunction()) return;
-  try {
-    handler.As<Napi::Function>().Call(object, {});
-  } catch (const Napi::Error& error) {
-    napi_fatal_exception(env, error.Value());
-  }
+  endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), attachment_.hub, Side::Sender, state_bits::kSenderGone);
 }
 
 Napi::Value SenderWrap::Send(const Napi::CallbackInfo& info) {

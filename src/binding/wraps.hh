@@ -59,7 +59,6 @@ class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
   void CloseWithError(const Napi::CallbackInfo& info);   // (name, message, code)
   void SetWaiting(const Napi::CallbackInfo& info);
   void SetRefed(const Napi::CallbackInfo& info);
-  static void OnWake(napi_env env, void* self);
 
   Attachment attachment_;
   std::optional<QueueProducer> producer_;
@@ -83,7 +82,6 @@ class ReceiverWrap : public Napi::ObjectWrap<ReceiverWrap> {
   Napi::Value ErrorInfo(const Napi::CallbackInfo& info);
   void SetWaiting(const Napi::CallbackInfo& info);
   void SetRefed(const Napi::CallbackInfo& info);
-  static void OnWake(napi_env env, void* self);
 
   Status drain(Napi::Env env, std::size_t max, napi_value* out);
 

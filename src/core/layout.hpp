@@ -84,39 +84,52 @@ struct IdentityBlock {
 };
 static_assert(sizeof(IdentityBlock) <= 512);
 
-struct alignas(kFalseSharingRange) StateLine {
+// The lines below keep their distance with explicit padding, not alignas: a
+// SharedArrayBuffer's data is only 8-byte aligned (16 in practice), so a struct
+// demanding 128 or 512 would be placed misaligned, which is undefined behaviour
+// (UBSan reports it). Nothing in Header needs more than 8-byte alignment.
+struct StateLine {
   std::atomic<uint32_t> state;  // state_bits
   std::atomic<uint32_t> roles;  // role_bits claimed so far
+  uint8_t pad[kFalseSharingRange - 8];
 };
 
-struct alignas(kFalseSharingRange) ProducerLine {
+struct ProducerLine {
   std::atomic<uint64_t> tail;  // next byte position the producer writes; only the producer stores it
   std::atomic<uint64_t> messages;
   std::atomic<uint64_t> bytes;
+  uint8_t pad[kFalseSharingRange - 24];
 };
 
-struct alignas(kFalseSharingRange) ConsumerLine {
+struct ConsumerLine {
   std::atomic<uint64_t> head;  // next byte position the consumer reads; only the consumer stores it
   std::atomic<uint64_t> messages;
   std::atomic<uint64_t> bytes;
+  uint8_t pad[kFalseSharingRange - 24];
 };
 
 // A sleeper flag plus an epoch to futex-wait on (see doorbell.hpp).
-struct alignas(kFalseSharingRange) DoorbellLine {
+struct DoorbellLine {
   std::atomic<uint32_t> sleepers;
   std::atomic<uint32_t> epoch;
+  uint8_t pad[kFalseSharingRange - 8];
 };
 
-struct alignas(kFalseSharingRange) PoolCounters {
+struct PoolCounters {
   std::atomic<int64_t> in_use;      // slabs leased now
   std::atomic<int64_t> high_water;  // most slabs ever leased at once
   std::atomic<uint64_t> fallbacks;  // sends that fell back to a heap block
+  uint8_t pad[kFalseSharingRange - 24];
 };
 
 // Free-list head of one size class: (tag << 32) | (index + 1); 0 is empty.
-struct alignas(kFalseSharingRange) ClassHead {
+struct ClassHead {
   std::atomic<uint64_t> top;
+  uint8_t pad[kFalseSharingRange - 8];
 };
+static_assert(sizeof(StateLine) == kFalseSharingRange && sizeof(ProducerLine) == kFalseSharingRange &&
+              sizeof(ConsumerLine) == kFalseSharingRange && sizeof(DoorbellLine) == kFalseSharingRange &&
+              sizeof(PoolCounters) == kFalseSharingRange && sizeof(ClassHead) == kFalseSharingRange);
 
 // Per-slab descriptor. `lease` is (generation << 1) | leased; a lease names the
 // generation it was handed out with, so a second release of it finds a newer
@@ -139,7 +152,8 @@ static_assert(sizeof(ErrorArea) == kErrorAreaBytes);
 
 struct Header {
   IdentityBlock identity;
-  alignas(512) StateLine state;
+  uint8_t identity_pad[512 - sizeof(IdentityBlock)];
+  StateLine state;
   ProducerLine producer;
   ConsumerLine consumer;
   DoorbellLine data_bell;   // the consumer sleeps here waiting for records
@@ -159,7 +173,7 @@ static_assert(offsetof(Header, space_bell) == 1024);
 static_assert(offsetof(Header, pool) == 1152);
 static_assert(offsetof(Header, class_heads) == 1280);
 static_assert(offsetof(Header, error) == 1792);
-static_assert(sizeof(Header) <= kHeaderBytes);
+static_assert(sizeof(Header) <= kHeaderBytes && alignof(Header) == 8);
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 
 // What a user asks for; zero fields take defaults.
@@ -219,8 +233,8 @@ struct Layout {
     if (slab > (uint64_t{1} << 30)) return Status::InvalidArgument;
     uint64_t offset = l.ring_offset + l.ring_bytes;
     for (uint32_t c = 0; c < kMaxSlabClasses; ++c) {
-      uint64_t count = cfg.pool_slabs ? cfg.pool_slabs : l.capacity / slab;
-      if (count < 4) count = 4;
+      uint64_t count = cfg.pool_slabs;
+      if (count == 0) count = l.capacity / slab < 4 ? 4 : l.capacity / slab;
       if (count > kMaxSlabCount) return Status::InvalidArgument;
       l.classes[c].slab_size = static_cast<uint32_t>(slab);
       l.classes[c].slab_count = static_cast<uint32_t>(count);
@@ -246,7 +260,9 @@ struct Layout {
     if (total_bytes == 0 || total_bytes > buffer_bytes) return Status::Corrupt;
     if (!is_pow2(capacity) || capacity > kMaxCapacity) return Status::Corrupt;
     if (max_message_size == 0 || max_message_size > UINT32_MAX) return Status::Corrupt;
-    if (ring_offset < kHeaderBytes || ring_offset % 8 != 0) return Status::Corrupt;
+    // Each offset is checked against total_bytes before anything is added to it: a
+    // hostile offset near 2^64 would otherwise wrap around the end checks.
+    if (ring_offset < kHeaderBytes || ring_offset % 8 != 0 || ring_offset > total_bytes) return Status::Corrupt;
     if (!is_pow2(ring_bytes) || ring_bytes < kMinRingBytes || ring_bytes > total_bytes - ring_offset) return Status::Corrupt;
     if (inline_max % 8 != 0 || inline_max > ring_bytes / 8) return Status::Corrupt;
     if (class_count == 0 || class_count > kMaxSlabClasses) return Status::Corrupt;
@@ -256,10 +272,10 @@ struct Layout {
       if (!is_pow2(k.slab_size) || k.slab_size < kMinSlabSize) return Status::Corrupt;
       if (c > 0 && k.slab_size <= classes[c - 1].slab_size) return Status::Corrupt;
       if (k.slab_count == 0 || k.slab_count > kMaxSlabCount) return Status::Corrupt;
-      if (k.meta_offset < ring_end || k.meta_offset % 8 != 0) return Status::Corrupt;
-      if (k.meta_offset + uint64_t{k.slab_count} * sizeof(SlabMeta) > total_bytes) return Status::Corrupt;
-      if (k.arena_offset < ring_end || k.arena_offset % 8 != 0) return Status::Corrupt;
-      if (k.arena_offset + uint64_t{k.slab_count} * k.slab_size > total_bytes) return Status::Corrupt;
+      if (k.meta_offset < ring_end || k.meta_offset % 8 != 0 || k.meta_offset > total_bytes) return Status::Corrupt;
+      if (uint64_t{k.slab_count} * sizeof(SlabMeta) > total_bytes - k.meta_offset) return Status::Corrupt;
+      if (k.arena_offset < ring_end || k.arena_offset % 8 != 0 || k.arena_offset > total_bytes) return Status::Corrupt;
+      if (uint64_t{k.slab_count} * k.slab_size > total_bytes - k.arena_offset) return Status::Corrupt;
     }
     return Status::Ok;
   }

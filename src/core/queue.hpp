@@ -116,9 +116,10 @@ class ChannelMemory {
     const std::size_t n = name.size() < room ? name.size() : room;
     const std::size_t c = code.size() < room - n ? code.size() : room - n;
     const std::size_t m = message.size() < room - n - c ? message.size() : room - n - c;
-    std::memcpy(e.text, name.data(), n);
-    std::memcpy(e.text + n, code.data(), c);
-    std::memcpy(e.text + n + c, message.data(), m);
+    // An empty string_view may hold a null pointer, which memcpy must not see.
+    if (n) std::memcpy(e.text, name.data(), n);
+    if (c) std::memcpy(e.text + n, code.data(), c);
+    if (m) std::memcpy(e.text + n + c, message.data(), m);
     e.name_len = static_cast<uint32_t>(n);
     e.code_len = static_cast<uint32_t>(c);
     e.message_len = static_cast<uint32_t>(m);
@@ -183,7 +184,7 @@ class QueueProducer {
     uint8_t* at = nullptr;
     if (inline_payload) {
       claim_unchecked(RecordType::Inline, len, &at);
-      std::memcpy(at, data, len);
+      if (len) std::memcpy(at, data, len);  // an empty JS array may have a null data pointer
     } else if (Status s = write_outside_ring(data, len, &at); s != Status::Ok) {
       return s;
     }

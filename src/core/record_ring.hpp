@@ -51,7 +51,9 @@ class RingProducer {
   }
 
   // Reserves a record with `payload` bytes. On Ok, `*out` is where the payload goes.
-  // Full: no room until the consumer advances. TooLarge: can never fit in this ring.
+  // Full: no room until the consumer advances. TooLarge: can never fit in this ring,
+  // or not at this position: a record over half the ring may need more than the
+  // whole ring once the padding before a wrap is counted.
   Status claim(RecordType type, uint32_t payload, uint8_t** out) noexcept {
     const uint64_t size = record_size(payload);
     if (size > bytes_) return Status::TooLarge;
@@ -91,6 +93,7 @@ class RingProducer {
 
  private:
   Status ensure_room(uint64_t need) noexcept {
+    if (need > bytes_) return Status::TooLarge;  // Full would never clear: no head makes room
     if (claimed_ + need - cached_head_ <= bytes_) return Status::Ok;
     // acquire: pairs with the consumer's release store of head; its reads of the
     // bytes we are about to overwrite happened before.

@@ -98,9 +98,11 @@ class SlabPool {
     if (!m.lease.compare_exchange_strong(expected, lease.generation << 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
       return false;
     }
-    push(lease.cls, lease.index);
-    // relaxed: a statistic.
+    // relaxed: a statistic. Counted down before the push: the next owner's count-up
+    // happens after it (through push's release), so in_use, and the high-water mark,
+    // never exceed the slabs that exist.
     header_->pool.in_use.fetch_sub(1, std::memory_order_relaxed);
+    push(lease.cls, lease.index);
     return true;
   }
 

@@ -1,0 +1,75 @@
+'use strict';
+
+// Shared by the mocha tests and their worker fixtures: a deterministic message
+// stream (sizes and bytes derived from the sequence number) and worker helpers.
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
+
+// Bytes of message i are PATTERN[offset(i) ...]: cheap to make, cheap to compare.
+const PATTERN = Buffer.alloc(4 << 20);
+for (let k = 0; k < PATTERN.length; k++) PATTERN[k] = (k * 7 + (k >> 8)) & 255;
+
+// A small PRNG (mulberry32) so that sizes are random but reproducible.
+function random(seed) {
+  let t = (seed + 0x6d2b79f5) | 0;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+
+/**
+ * Size of message i: mostly small (copied), some over the inline limit (slabs), a
+ * few spanning several slabs, and message `hugeAt` larger than the capacity.
+ */
+function sizeFor(i, { hugeAt = -1, hugeSize = 0 } = {}) {
+  if (i === hugeAt) return hugeSize;
+  const r = random(i);
+  if (r < 0.9) return Math.floor(random(i + 1e9) * 257);
+  if (r < 0.99) return Math.floor(random(i + 2e9) * 8192);
+  return Math.floor(random(i + 3e9) * 65536);
+}
+
+function messageFor(i, options) {
+  const size = sizeFor(i, options);
+  const offset = (i * 131) % (PATTERN.length - size);
+  return PATTERN.subarray(offset, offset + size);
+}
+
+function checkMessage(buffer, i, options) {
+  assert.ok(buffer instanceof ArrayBuffer, `message ${i} is not an ArrayBuffer`);
+  const expected = messageFor(i, options);
+  if (buffer.byteLength !== expected.length || Buffer.compare(Buffer.from(buffer), expected) !== 0) {
+    assert.fail(`message ${i}: expected ${expected.length} bytes of its pattern, got ${buffer.byteLength} other bytes`);
+  }
+}
+
+/** Starts test/fixtures/<name>.js with workerData; resolves its exit code. */
+function startWorker(name, workerData, options = {}) {
+  const worker = new Worker(path.join(__dirname, 'fixtures', `${name}.js`), { workerData, ...options });
+  worker.exited = new Promise((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('exit', resolve);
+  });
+  return worker;
+}
+
+/** Resolves the next message the worker posts. */
+function nextMessage(worker) {
+  return new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+/** A full garbage collection, then a turn of the event loop for finalizers. */
+async function collectGarbage(rounds = 3) {
+  for (let r = 0; r < rounds; r++) {
+    global.gc();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+module.exports = { PATTERN, sizeFor, messageFor, checkMessage, startWorker, nextMessage, collectGarbage, sleep };
