@@ -1,7 +1,7 @@
 'use strict';
 
 const { native, Status, errorForStatus } = require('./binding');
-const { channelError, abortError, remoteError } = require('./errors');
+const { channelError, abortError, remoteError, argTypeError } = require('./errors');
 const { validateObject, validateWaitOptions, validateTimeout } = require('./validate');
 
 // Messages pulled from native code per crossing; the rest wait in shared memory.
@@ -70,7 +70,7 @@ class Receiver {
 
   iterate(options) {
     const { autoRelease = false } = validateObject(options, 'options');
-    if (typeof autoRelease !== 'boolean') throw require('./errors').argTypeError('options.autoRelease', 'of type boolean', autoRelease);
+    if (typeof autoRelease !== 'boolean') throw argTypeError('options.autoRelease', 'of type boolean', autoRelease);
     let last;
     const next = () => {
       if (last !== undefined) {

@@ -78,7 +78,8 @@ class Sender {
       else head.reject(errorForStatus(status));
     }
     if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
-    const status = this.#native.sendSync(bytes, left());
+    // 'reject' never waits for room, synchronously or not.
+    const status = this.#reject ? this.#native.send(bytes) : this.#native.sendSync(bytes, left());
     if (status !== Status.OK) throw errorForStatus(status);
   }
 

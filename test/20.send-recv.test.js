@@ -82,6 +82,7 @@ describe('Sender and Receiver in one thread', () => {
     }
     assert.equal(accepted, 10);
     assert.equal(tx.trySend(Buffer.alloc(100)), false);
+    assert.throws(() => tx.sendSync(Buffer.alloc(100)), { code: 'ERR_CHANNEL_FULL' });
     for (let i = 0; i < accepted; i++) assert.equal(new Uint8Array(rx.tryRecv())[0], i);
     await tx.send('room again');
   });
