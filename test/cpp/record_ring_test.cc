@@ -1,5 +1,6 @@
 // RecordRing: the raw claim/publish/peek/consume protocol on one thread, and the
 // consumer's and producer's defences against corrupt positions and headers.
+#include <algorithm>
 #include <deque>
 #include <random>
 #include <vector>
@@ -125,9 +126,7 @@ TEST_F(RecordRingTest, RecordsAreEightByteAligned) {
 }
 
 TEST_F(RecordRingTest, FullRingUsesEveryByte) {
-  // 63 records of 56 payload bytes (64 each) plus one that ends exactly at 4096.
-  for (int i = 0; i < 63; ++i) ASSERT_EQ(push(56, i), Status::Ok);
-  ASSERT_EQ(push(56, 63), Status::Ok);
+  for (int i = 0; i < 64; ++i) ASSERT_EQ(push(56, i), Status::Ok);  // 64 records of 64 bytes
   EXPECT_EQ(producer_line_.tail.load() - consumer_line_.head.load(), kRingBytes) << "no spare slot";
   EXPECT_EQ(push(0), Status::Full);
   EXPECT_EQ(producer_.has_room(0), Status::Full);
@@ -175,7 +174,7 @@ TEST_F(RecordRingTest, WrapWritesAPaddingRecordThatTheConsumerSkips) {
   EXPECT_EQ(pad.type, static_cast<uint32_t>(RecordType::Padding));
   EXPECT_EQ(record_size(pad.length), 96u);
   EXPECT_EQ(header_at(0).length, 200u);
-  EXPECT_EQ(producer_.published(), 2 * kRingBytes + record_size(200) - kRingBytes) << "padding counts as used";
+  EXPECT_EQ(producer_.published(), kRingBytes + record_size(200)) << "padding counts as used";
   RecordView r{};
   ASSERT_EQ(consumer_.peek(&r), Status::Ok);
   EXPECT_EQ(r.payload, ring() + sizeof(RecordHeader)) << "record starts at offset 0";
@@ -191,23 +190,27 @@ TEST_F(RecordRingTest, FullAfterWrapWithAPaddingRecord) {
   ASSERT_EQ(left, kRingBytes - 96 - 208);
   ASSERT_EQ(push(static_cast<uint32_t>(left - sizeof(RecordHeader)), 2), Status::Ok);
   EXPECT_EQ(push(0), Status::Full);
-  EXPECT_EQ(pop(1), 200u);  // frees the padding and the first record: 304 bytes
-  EXPECT_EQ(producer_.has_room(304 - 8), Status::Ok);
-  EXPECT_EQ(producer_.has_room(304 - 7), Status::Full);
+  // Popping frees the padding and the first record: 96 bytes before the end, 208 after.
+  EXPECT_EQ(pop(1), 200u);
+  EXPECT_EQ(producer_.published() % kRingBytes, kRingBytes - 96) << "the next claim wraps again";
+  EXPECT_EQ(producer_.has_room(88), Status::Ok) << "fits before the end";
+  EXPECT_EQ(producer_.has_room(200), Status::Ok) << "96 of padding + 208";
+  EXPECT_EQ(producer_.has_room(201), Status::Full);
   EXPECT_EQ(pop(2), left - sizeof(RecordHeader));
 }
 
-TEST_F(RecordRingTest, FullWhenOnlyThePaddingWouldFit) {
-  advance_to(kRingBytes - 64);
-  ASSERT_EQ(push(kRingBytes / 2, 1), Status::Ok);  // padding 64, record at 0
-  ASSERT_EQ(push(kRingBytes / 2 - 128, 2), Status::Ok);
-  // 56 bytes free before the end; a 100-byte record needs those as padding plus 112.
-  EXPECT_EQ(producer_.published() % kRingBytes, kRingBytes - 56 - 64);
-  EXPECT_EQ(push(100), Status::Full);
-  EXPECT_EQ(pop(1), kRingBytes / 2);
-  EXPECT_EQ(push(100, 3), Status::Ok);
-  EXPECT_EQ(pop(2), kRingBytes / 2 - 128);
-  EXPECT_EQ(pop(3), 100u);
+// 200 bytes are free, 56 of them before the end: a 160-byte record fits in the free
+// space but not after the 56 bytes of padding it needs.
+TEST_F(RecordRingTest, FullWhenThePaddingTakesTheRoom) {
+  advance_to(144);
+  ASSERT_EQ(push(3888, 1), Status::Ok);  // 144 .. 4040
+  EXPECT_EQ(push(152), Status::Full);
+  EXPECT_EQ(producer_.has_room(136), Status::Ok) << "56 + 144 = 200";
+  EXPECT_EQ(producer_.has_room(137), Status::Full);
+  EXPECT_EQ(pop(1), 3888u);
+  ASSERT_EQ(push(152, 2), Status::Ok);
+  EXPECT_EQ(header_at(kRingBytes - 56).type, static_cast<uint32_t>(RecordType::Padding));
+  EXPECT_EQ(pop(2), 152u);
 }
 
 TEST_F(RecordRingTest, ManyWrapsAgainstAModelFifo) {
@@ -288,13 +291,10 @@ TEST_F(RecordRingTest, PaddingThatDoesNotReachTheEndIsCorrupt) {
 
 TEST_F(RecordRingTest, PaddingPastTheTailIsCorrupt) {
   advance_to(kRingBytes - 96);
-  ASSERT_EQ(push(80), Status::Ok);  // exactly fills up to the end: no padding
-  set_header_at(kRingBytes - 96, 80, static_cast<uint32_t>(RecordType::Padding));
+  ASSERT_EQ(push(8), Status::Ok);  // 16 bytes published at 4000
+  set_header_at(kRingBytes - 96, 88, static_cast<uint32_t>(RecordType::Padding));  // reaches the end, past the tail
   RecordView r{};
-  EXPECT_EQ(consumer_.peek(&r), Status::Ok) << "padding to the end, within the tail";
-  producer_line_.tail.store(kRingBytes - 96 + 8);
-  RingConsumer fresh(ring(), kRingBytes, producer_line_, consumer_line_);
-  EXPECT_EQ(fresh.peek(&r), Status::Corrupt) << "padding longer than what was published";
+  EXPECT_EQ(consumer_.peek(&r), Status::Corrupt);
 }
 
 TEST_F(RecordRingTest, HeadAheadOfTailIsCorruptForTheProducer) {

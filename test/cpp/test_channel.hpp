@@ -5,11 +5,25 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <ostream>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "queue.hpp"
+
+namespace ringport {
+
+// Lets gtest print a Status by name.
+inline void PrintTo(Status s, std::ostream* os) {
+  static constexpr const char* kNames[] = {"Ok",           "Full",     "Empty",    "Closed",          "Errored",  "Disconnected",
+                                           "TooLarge",     "Corrupt",  "TimedOut", "InvalidArgument", "RoleTaken"};
+  const auto i = static_cast<std::size_t>(s);
+  *os << (i < std::size(kNames) ? kNames[i] : "Status?");
+}
+
+}  // namespace ringport
 
 namespace ringport::test {
 

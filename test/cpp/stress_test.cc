@@ -1,0 +1,350 @@
+// Two-thread stress: a producer and a consumer streaming millions of messages of
+// mixed sizes through every path, and two threads hammering one slab pool.
+// Counts shrink under sanitizers (test_channel.hpp); RINGPORT_STRESS_SCALE grows them.
+#include <atomic>
+#include <cstdio>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "test_channel.hpp"
+
+namespace ringport {
+namespace {
+
+// Capacity 64 KiB, inline payloads up to 512 bytes, three slab classes (4, 32 and
+// 256 KiB) of 8 slabs each, so that slabs run out now and then.
+ChannelConfig stress_config() {
+  ChannelConfig cfg;
+  cfg.capacity = 64 * 1024;
+  cfg.slab_size = 4096;
+  cfg.pool_slabs = 8;
+  cfg.inline_max = 512;
+  return cfg;
+}
+constexpr uint32_t kLargestSlab = 256 * 1024;
+
+// Message `seq` is `size_of(seq)` bytes of `pattern` starting at a seq-dependent
+// offset: the producer sends straight from the pattern and the consumer compares
+// against it, so order, length and content are all checked at memcmp speed.
+struct Traffic {
+  static uint32_t size_of(uint64_t seq) {
+    const uint64_t h = test::mix(seq);
+    const uint64_t pick = h % 10000, r = h >> 32;
+    if (pick < 9500) return static_cast<uint32_t>(r % 200);                    // inline
+    if (pick < 9999) return static_cast<uint32_t>(513 + r % 8000);             // slab, class 0 or 1
+    return static_cast<uint32_t>(kLargestSlab + 1 + r % (64 * 1024));         // heap: over every class
+  }
+  static uint32_t offset_of(uint64_t seq) { return static_cast<uint32_t>(test::mix(~seq) % kPatternSlack); }
+
+  Traffic() : pattern(kLargestSlab + 64 * 1024 + kPatternSlack) { test::fill_payload(pattern.data(), static_cast<uint32_t>(pattern.size()), 99); }
+  const uint8_t* data_of(uint64_t seq) const { return pattern.data() + offset_of(seq); }
+
+  static constexpr uint32_t kPatternSlack = 64 * 1024;
+  std::vector<uint8_t> pattern;
+};
+
+// Waits as a blocking sendSync/recvSync would: spin `spins` times, then flag the
+// sleep, re-check, and sleep on the doorbell. A sleep that times out means no one
+// rang for seconds while the other side kept working: a lost wake-up.
+struct Waiter {
+  template <class StillBlocked>
+  void wait(Doorbell bell, StillBlocked&& still_blocked) {
+    if (spun++ < spins) {
+      cpu_relax();
+      return;
+    }
+    spun = 0;
+    const uint32_t epoch = bell.prepare_sleep();
+    if (!still_blocked()) return;
+    ++sleeps;
+    if (bell.sleep(epoch, 5'000'000'000) == WaitResult::TimedOut) ++timeouts;
+  }
+  void reset() { spun = 0; }
+
+  uint32_t spins;
+  uint32_t spun = 0;
+  uint64_t sleeps = 0;
+  uint64_t timeouts = 0;
+};
+
+void run_queue_stress(uint64_t count, uint32_t spins) {
+  test::TestChannel ch(stress_config());
+  ASSERT_EQ(ch.layout.inline_max, 512u);
+  ASSERT_EQ(ch.layout.classes[ch.layout.class_count - 1].slab_size, kLargestSlab);
+  const Traffic traffic;
+  Waiter producer_wait{spins}, consumer_wait{spins};
+  uint64_t oversize = 0;
+
+  std::thread producer_thread([&] {
+    QueueProducer producer(ch.memory, ch.heap);
+    for (uint64_t seq = 0; seq < count; ++seq) {
+      const uint32_t len = Traffic::size_of(seq);
+      oversize += len > kLargestSlab;
+      for (;;) {
+        bool rang;
+        const Status s = producer.try_send(traffic.data_of(seq), len, &rang);
+        if (s == Status::Ok) break;
+        if (s != Status::Full) {
+          ADD_FAILURE() << "try_send: " << testing::PrintToString(s);
+          return ch.memory.set_state(state_bits::kSenderErrored);
+        }
+        producer_wait.wait(producer.space_bell(), [&] { return producer.poll_room(len) == Status::Full; });
+      }
+      producer_wait.reset();
+    }
+    ch.memory.set_state(state_bits::kSenderClosed);
+  });
+
+  uint64_t received = 0, mismatches = 0, wrong_owner = 0, failed_releases = 0;
+  Status end = Status::Ok;
+  std::thread consumer_thread([&] {
+    QueueConsumer consumer(ch.memory, ch.heap);
+    auto check = [&](Message& m) {
+      const uint32_t len = Traffic::size_of(received);
+      if (m.length != len || std::memcmp(m.data, traffic.data_of(received), len) != 0) {
+        if (mismatches++ == 0) ADD_FAILURE() << "first mismatch at seq " << received << ", length " << m.length << " for " << len;
+      }
+      const bool owner_ok = len <= 512 ? m.owner == Message::Owner::Ring
+                            : len > kLargestSlab ? m.owner == Message::Owner::Heap
+                                                 : m.owner != Message::Owner::Ring;
+      wrong_owner += !owner_ok;
+      if (m.owner == Message::Owner::Slab) failed_releases += !consumer.pool().release(m.lease);
+      ++received;
+    };
+    for (;;) {
+      bool rang;
+      const Status s = consumer.drain(64, check, &rang);
+      if (s == Status::Ok) {
+        consumer_wait.reset();
+        continue;
+      }
+      if (s != Status::Empty) {
+        end = s;
+        return;
+      }
+      consumer_wait.wait(consumer.data_bell(), [&] { return !consumer.ready(); });
+    }
+  });
+
+  producer_thread.join();
+  consumer_thread.join();
+  EXPECT_EQ(end, Status::Closed);
+  EXPECT_EQ(received, count);
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_EQ(wrong_owner, 0u);
+  EXPECT_EQ(failed_releases, 0u);
+  EXPECT_EQ(producer_wait.timeouts + consumer_wait.timeouts, 0u) << "lost wake-ups";
+  const ChannelStats s = ch.memory.stats();
+  EXPECT_EQ(s.sent, count);
+  EXPECT_EQ(s.received, count);
+  EXPECT_EQ(s.bytes_sent, s.bytes_received);
+  EXPECT_EQ(s.pool_in_use, 0);
+  EXPECT_LE(s.pool_high_water, static_cast<int64_t>(s.pool_slabs));
+  EXPECT_GE(s.pool_fallbacks, oversize);
+  EXPECT_GT(oversize, 0u);
+  EXPECT_EQ(ch.heap.size(), 0u);
+  std::printf("[ stress   ] %llu messages, %llu MiB, %llu heap fallbacks (%llu oversize), pool high water %lld/%llu, "
+              "sleeps: producer %llu, consumer %llu\n",
+              static_cast<unsigned long long>(count), static_cast<unsigned long long>(s.bytes_sent >> 20),
+              static_cast<unsigned long long>(s.pool_fallbacks), static_cast<unsigned long long>(oversize),
+              static_cast<long long>(s.pool_high_water), static_cast<unsigned long long>(s.pool_slabs),
+              static_cast<unsigned long long>(producer_wait.sleeps), static_cast<unsigned long long>(consumer_wait.sleeps));
+}
+
+TEST(QueueStress, MixedSizesInOrderSpinThenSleep) { run_queue_stress(test::stress_count(10'000'000, 2'000'000), 256); }
+
+// No spinning: every wait goes through the doorbell, so the sleep/wake handshake runs
+// hundreds of thousands of times.
+TEST(QueueStress, EveryWaitSleepsOnTheDoorbell) { run_queue_stress(test::stress_count(1'000'000, 400'000), 0); }
+
+// --- The raw ring from two threads: its own release/acquire pairs, with no queue
+// byte budget or heap-table mutex to hide a missing one from TSan. ---
+
+TEST(RingStress, TwoThreadsManyWrapsInOrder) {
+  constexpr uint64_t kRingBytes = 4096;  // small: a wrap, usually with padding, every few records
+  const uint64_t count = test::stress_count(5'000'000, 1'000'000);
+  const Traffic traffic;
+  auto size_of = [](uint64_t seq) { return static_cast<uint32_t>(test::mix(seq) % 600); };
+  std::vector<uint64_t> memory(kRingBytes / 8);
+  uint8_t* ring = reinterpret_cast<uint8_t*>(memory.data());
+  ProducerLine producer_line{};
+  ConsumerLine consumer_line{};
+
+  std::thread producer_thread([&] {
+    RingProducer producer(ring, kRingBytes, producer_line, consumer_line);
+    for (uint64_t seq = 0; seq < count; ++seq) {
+      const uint32_t len = size_of(seq);
+      uint8_t* at;
+      Status s;
+      while ((s = producer.claim(RecordType::Inline, len, &at)) == Status::Full) {
+        producer.publish();  // let the consumer see what is claimed so far
+        std::this_thread::yield();
+      }
+      if (s != Status::Ok) return ADD_FAILURE() << "claim: " << testing::PrintToString(s);
+      std::memcpy(at, traffic.data_of(seq), len);
+      if (test::mix(seq) >> 60 == 0) producer.publish();  // several claims share a publish
+    }
+    producer.publish();
+  });
+
+  uint64_t received = 0, mismatches = 0;
+  std::thread consumer_thread([&] {
+    RingConsumer consumer(ring, kRingBytes, producer_line, consumer_line);
+    while (received < count) {
+      RecordView r;
+      const Status s = consumer.peek(&r);
+      if (s == Status::Empty) {
+        consumer.publish();
+        std::this_thread::yield();
+        continue;
+      }
+      if (s != Status::Ok) return ADD_FAILURE() << "peek: " << testing::PrintToString(s);
+      const uint32_t len = size_of(received);
+      if (r.length != len || std::memcmp(r.payload, traffic.data_of(received), len) != 0) {
+        if (mismatches++ == 0) ADD_FAILURE() << "first mismatch at seq " << received;
+      }
+      consumer.consume();
+      ++received;
+      if (received % 4 == 0) consumer.publish();
+    }
+    consumer.publish();
+  });
+  producer_thread.join();
+  consumer_thread.join();
+  EXPECT_EQ(received, count);
+  EXPECT_EQ(mismatches, 0u);
+  EXPECT_EQ(producer_line.tail.load(), consumer_line.head.load());
+  EXPECT_GT(producer_line.tail.load(), count * 8);
+}
+
+// --- SlabPool from two threads: no slab is ever held twice. ---
+
+// A lease in one word, to pass between threads; 0 is "none".
+uint64_t encode(const Lease& l) { return (uint64_t{1} << 63) | (uint64_t{l.generation} << 24) | (uint64_t{l.cls} << 20) | l.index; }
+Lease decode(uint64_t w) { return Lease{static_cast<uint32_t>(w >> 20) & 0xf, static_cast<uint32_t>(w) & 0xfffff, static_cast<uint32_t>(w >> 24) & 0x7fffffff}; }
+
+TEST(SlabPoolStress, TwoThreadsNeverHoldTheSameSlab) {
+  ChannelConfig cfg;
+  cfg.capacity = 64 * 1024;
+  cfg.slab_size = 4096;
+  cfg.pool_slabs = 4;
+  test::TestChannel ch(cfg);
+  const Layout& layout = ch.memory.layout();
+  ASSERT_EQ(layout.class_count, 3u);
+  const uint64_t ops = test::stress_count(4'000'000, 1'000'000);
+
+  // holders[cls * 4 + index]: 1 while some thread holds the slab.
+  std::vector<std::atomic<uint32_t>> holders(12);
+  std::atomic<uint64_t> exchange{0};  // a lease in transit between the threads
+  std::atomic<uint64_t> double_holds{0}, clobbered{0}, errors{0}, acquired{0}, empties{0};
+
+  auto worker = [&](uint64_t seed) {
+    SlabPool pool(ch.memory.base(), layout, ch.memory.header());
+    std::mt19937_64 rng(seed);
+    std::vector<Lease> held;
+    // Each slab holds a stamp of its lease at both ends; a second holder would change it.
+    auto stamp = [&](const Lease& l) {
+      const uint64_t v = test::mix(encode(l));
+      uint8_t* p = pool.data(l);
+      std::memcpy(p, &v, 8);
+      std::memcpy(p + pool.slab_size(l.cls) - 8, &v, 8);
+    };
+    auto stamp_intact = [&](const Lease& l) {
+      const uint64_t v = test::mix(encode(l));
+      uint64_t a, b;
+      const uint8_t* p = pool.data(l);
+      std::memcpy(&a, p, 8);
+      std::memcpy(&b, p + pool.slab_size(l.cls) - 8, 8);
+      return a == v && b == v;
+    };
+    auto give_back = [&](const Lease& l) {
+      clobbered += !stamp_intact(l);
+      holders[l.cls * 4 + l.index].store(0);
+      errors += !pool.release(l);
+      errors += pool.release(l);  // a double release must do nothing
+    };
+    for (uint64_t i = 0; i < ops; ++i) {
+      const uint64_t r = rng();
+      switch (r % 8) {
+        case 0: case 1: case 2: {
+          if (held.size() >= 8) break;
+          Lease l;
+          const Status s = pool.acquire(static_cast<uint32_t>((r >> 8) % 3), &l);
+          if (s == Status::Empty) {
+            ++empties;
+            break;
+          }
+          if (s != Status::Ok) {
+            ++errors;
+            break;
+          }
+          ++acquired;
+          double_holds += holders[l.cls * 4 + l.index].exchange(1) != 0;
+          stamp(l);
+          held.push_back(l);
+          break;
+        }
+        case 3: case 4: case 5:
+          if (!held.empty()) {
+            const std::size_t k = (r >> 8) % held.size();
+            give_back(held[k]);
+            held[k] = held.back();
+            held.pop_back();
+          }
+          break;
+        case 6:  // hand a lease to the other thread, taking whatever it left
+          if (!held.empty()) {
+            const uint64_t got = exchange.exchange(encode(held.back()));
+            held.pop_back();
+            if (got) held.push_back(decode(got));
+          }
+          break;
+        case 7: {  // a stale lease: a released one, or a forged generation
+          if (held.empty()) break;
+          const Lease& l = held[(r >> 8) % held.size()];
+          errors += pool.release(Lease{l.cls, l.index, l.generation - 1});
+          errors += pool.release(Lease{l.cls, l.index, l.generation + 1});
+          errors += !pool.is_leased(l);
+          break;
+        }
+      }
+    }
+    for (const Lease& l : held) give_back(l);
+  };
+  std::thread a(worker, 1), b(worker, 2);
+  a.join();
+  b.join();
+
+  SlabPool pool(ch.memory.base(), layout, ch.memory.header());
+  if (const uint64_t left = exchange.load()) {
+    holders[decode(left).cls * 4 + decode(left).index].store(0);
+    EXPECT_TRUE(pool.release(decode(left)));
+  }
+  EXPECT_EQ(double_holds.load(), 0u);
+  EXPECT_EQ(clobbered.load(), 0u);
+  EXPECT_EQ(errors.load(), 0u);
+  EXPECT_GT(acquired.load(), ops / 4);
+  EXPECT_GT(empties.load(), 0u) << "the pool ran dry now and then";
+  EXPECT_EQ(ch.memory.stats().pool_in_use, 0);
+  EXPECT_LE(ch.memory.stats().pool_high_water, 12);
+  // Every slab is back on its free list exactly once.
+  for (uint32_t cls = 0; cls < 3; ++cls) {
+    std::vector<bool> seen(4);
+    Lease l;
+    Status s;
+    int n = 0;
+    while ((s = pool.acquire(cls, &l)) == Status::Ok) {
+      EXPECT_FALSE(seen[l.index]) << "slab " << cls << "/" << l.index << " listed twice";
+      seen[l.index] = true;
+      ++n;
+    }
+    EXPECT_EQ(s, Status::Empty);
+    EXPECT_EQ(n, 4) << "class " << cls;
+  }
+}
+
+}  // namespace
+}  // namespace ringport
