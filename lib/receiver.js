@@ -7,6 +7,12 @@ const { validateObject, validateWaitOptions, validateTimeout } = require('./vali
 // Messages pulled from native code per crossing; the rest wait in shared memory.
 const POLL_BATCH = 64;
 
+// Finalizers of external buffers run only when the event loop turns (setImmediate),
+// never inside a chain of resolved promises: a loop that always finds a message
+// ready would never get its slabs back. After handing out this many bytes of
+// pool-backed buffers, the next receive first yields one turn of the event loop.
+const YIELD_AFTER_BYTES = 4 << 20;
+
 const DONE = Object.freeze({ value: undefined, done: true });
 
 /**
@@ -24,11 +30,14 @@ class Receiver {
   #ended = false; // no message will ever come again
   #failure = null; // why, if not a graceful end
   #refed = true;
+  #inlineMax; // larger messages arrive in pool-backed (external) buffers
+  #externalBytes = 0; // handed out since the event loop last turned
 
   /** @internal */
-  constructor(view, channel) {
+  constructor(view, channel, inlineMax) {
     this.#native = new native.Receiver(view);
     this.#channel = channel;
+    this.#inlineMax = inlineMax;
     // Held by the native object only: no strong path from a GC root to this receiver.
     this.#native.onwake = () => this.#serve();
   }
@@ -133,7 +142,12 @@ class Receiver {
   }
 
   // A promise for the next message, passed through `map` (null once ended).
-  #request({ timeout, signal }, map) {
+  #request(options, map) {
+    if (this.#externalBytes >= YIELD_AFTER_BYTES) {
+      this.#externalBytes = 0;
+      return new Promise(setImmediate).then(() => this.#request(options, map));
+    }
+    const { timeout, signal } = options;
     if (this.#waiters.length === 0) {
       if (this.#fill()) return Promise.resolve(map(this.#take()));
       if (this.#ended) return this.#failure ? Promise.reject(this.#failure) : Promise.resolve(map(null));
@@ -204,6 +218,7 @@ class Receiver {
   #take() {
     const buffer = this.#queue[this.#head];
     this.#queue[this.#head++] = undefined;
+    if (buffer.byteLength > this.#inlineMax) this.#externalBytes += buffer.byteLength;
     return buffer;
   }
 

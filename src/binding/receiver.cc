@@ -40,7 +40,7 @@ struct BufferLease {
       ChannelMemory& m = arena->attachment.hub->memory();
       SlabPool(m.base(), m.layout(), m.header()).release(lease);
     } else {
-      block.data.reset();
+      arena->attachment.hub->heap().recycle(std::move(block));
       int64_t unused;
       napi_adjust_external_memory(env, -static_cast<int64_t>(length), &unused);
     }

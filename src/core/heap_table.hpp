@@ -2,6 +2,10 @@
 // largest class) live in process heap blocks. Shared memory refers to them only by an
 // id that this native, per-process table validates: a forged or stale id finds
 // nothing (DESIGN.md: never a raw pointer in shared memory).
+//
+// Freed blocks are kept for reuse, up to kRecycleBytes, in power-of-two size classes:
+// a receiver that holds its buffers until garbage collection keeps the sender on this
+// path, and fresh allocations of large blocks cost a page fault per 4 KiB.
 #pragma once
 
 #include <cstdint>
@@ -9,22 +13,57 @@
 #include <mutex>
 #include <new>
 #include <unordered_map>
+#include <vector>
 
 namespace ringport {
 
 struct HeapBlock {
   std::unique_ptr<uint8_t[]> data;
-  uint32_t length = 0;
+  uint32_t length = 0;     // bytes in use
+  uint64_t allocated = 0;  // bytes allocated (a power of two), for reuse
 };
 
 class HeapTable {
  public:
-  // Allocates a block of `length` bytes; null on allocation failure.
-  static HeapBlock allocate(uint32_t length) noexcept {
+  static constexpr uint64_t kRecycleBytes = uint64_t{64} << 20;
+  static constexpr uint64_t kMinBlock = 4096;
+
+  // A block of at least `length` bytes, reused if one is free; null data on failure.
+  HeapBlock allocate(uint32_t length) noexcept {
+    const unsigned cls = size_class(length);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto& spare = spare_[cls];
+      if (!spare.empty()) {
+        HeapBlock b = std::move(spare.back());
+        spare.pop_back();
+        spare_bytes_ -= b.allocated;
+        b.length = length;
+        return b;
+      }
+    }
     HeapBlock b;
-    b.data.reset(new (std::nothrow) uint8_t[length ? length : 1]);
-    b.length = b.data ? length : 0;
+    const uint64_t bytes = uint64_t{1} << cls;
+    b.data.reset(new (std::nothrow) uint8_t[bytes]);
+    if (b.data) {
+      b.length = length;
+      b.allocated = bytes;
+    }
     return b;
+  }
+
+  // Gives a block back for reuse (or frees it when enough are kept).
+  void recycle(HeapBlock block) noexcept {
+    if (!block.data || block.allocated == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spare_bytes_ + block.allocated > kRecycleBytes) return;  // freed on return
+    const uint64_t bytes = block.allocated;
+    try {
+      spare_[size_class(static_cast<uint32_t>(bytes))].push_back(std::move(block));
+      spare_bytes_ += bytes;
+    } catch (const std::bad_alloc&) {
+      // No room to keep it: the block is freed instead.
+    }
   }
 
   // Files `block` under a fresh id (never 0).
@@ -50,10 +89,23 @@ class HeapTable {
     return blocks_.size();
   }
 
+  uint64_t spare_bytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return spare_bytes_;
+  }
+
  private:
+  static unsigned size_class(uint32_t length) noexcept {
+    unsigned cls = 12;  // log2(kMinBlock)
+    while ((uint64_t{1} << cls) < length) ++cls;
+    return cls;
+  }
+
   mutable std::mutex mu_;
   uint64_t last_id_ = 0;
   std::unordered_map<uint64_t, HeapBlock> blocks_;
+  std::vector<HeapBlock> spare_[33];
+  uint64_t spare_bytes_ = 0;
 };
 
 }  // namespace ringport

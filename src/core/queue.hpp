@@ -235,7 +235,7 @@ class QueueProducer {
       std::memcpy(*at, &ref, sizeof ref);
       return Status::Ok;
     }
-    HeapBlock block = HeapTable::allocate(len);
+    HeapBlock block = heap_.allocate(len);
     if (!block.data) return Status::Full;
     std::memcpy(block.data.get(), data, len);
     const HeapRef ref{heap_.put(std::move(block)), len, 0};

@@ -182,7 +182,7 @@ TEST_F(SlabPoolTest, CorruptFreeListLinkGivesCorrupt) {
 
 TEST(HeapTable, PutThenTakeOnce) {
   HeapTable table;
-  HeapBlock b = HeapTable::allocate(100);
+  HeapBlock b = table.allocate(100);
   ASSERT_TRUE(b.data);
   std::memset(b.data.get(), 7, 100);
   const uint8_t* p = b.data.get();
@@ -199,7 +199,7 @@ TEST(HeapTable, PutThenTakeOnce) {
 
 TEST(HeapTable, ForgedIdOrLengthFindsNothing) {
   HeapTable table;
-  const uint64_t id = table.put(HeapTable::allocate(64));
+  const uint64_t id = table.put(table.allocate(64));
   HeapBlock out;
   EXPECT_FALSE(table.take(0, 64, &out));
   EXPECT_FALSE(table.take(id + 1, 64, &out));
@@ -213,12 +213,32 @@ TEST(HeapTable, ForgedIdOrLengthFindsNothing) {
 TEST(HeapTable, IdsAreFreshAndZeroLengthBlocksWork) {
   HeapTable table;
   std::set<uint64_t> ids;
-  for (int i = 0; i < 100; ++i) ids.insert(table.put(HeapTable::allocate(0)));
+  for (int i = 0; i < 100; ++i) ids.insert(table.put(table.allocate(0)));
   EXPECT_EQ(ids.size(), 100u);
   EXPECT_EQ(ids.count(0), 0u);
   HeapBlock out;
   EXPECT_TRUE(table.take(*ids.begin(), 0, &out));
   EXPECT_TRUE(out.data) << "a zero-length block still has a valid pointer";
+}
+
+TEST(HeapTable, RecycledBlocksAreReusedUpToALimit) {
+  HeapTable table;
+  HeapBlock a = table.allocate(100000);
+  ASSERT_TRUE(a.data);
+  EXPECT_EQ(a.allocated, 131072u) << "rounded up to a power of two";
+  const uint8_t* p = a.data.get();
+  table.recycle(std::move(a));
+  EXPECT_EQ(table.spare_bytes(), 131072u);
+  HeapBlock b = table.allocate(70000);
+  EXPECT_EQ(b.data.get(), p) << "same size class: reused";
+  EXPECT_EQ(b.length, 70000u);
+  EXPECT_EQ(table.spare_bytes(), 0u);
+  HeapBlock c = table.allocate(5000);
+  EXPECT_NE(c.data.get(), p);
+  std::vector<HeapBlock> many;
+  for (uint64_t i = 0; i < HeapTable::kRecycleBytes / (1 << 20) + 4; ++i) many.push_back(table.allocate(1 << 20));
+  for (auto& m : many) table.recycle(std::move(m));
+  EXPECT_LE(table.spare_bytes(), HeapTable::kRecycleBytes);
 }
 
 }  // namespace
