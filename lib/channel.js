@@ -88,7 +88,7 @@ class Channel {
 
   receiver() {
     this.#claim(Role.RECEIVER);
-    return new Receiver(this.#view, this, this.#info.inlineMax);
+    return new Receiver(this.#view, this, this.#info);
   }
 
   /** Closes the channel gracefully: no more sends; the receiver drains, then ends. */

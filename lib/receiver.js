@@ -10,7 +10,8 @@ const POLL_BATCH = 64;
 // Finalizers of external buffers run only when the event loop turns (setImmediate),
 // never inside a chain of resolved promises: a loop that always finds a message
 // ready would never get its slabs back. After handing out this many bytes of
-// pool-backed buffers, the next receive first yields one turn of the event loop.
+// pool-backed buffers (or half the channel's capacity, if smaller), the next receive
+// first yields one turn of the event loop.
 const YIELD_AFTER_BYTES = 4 << 20;
 
 const DONE = Object.freeze({ value: undefined, done: true });
@@ -32,12 +33,14 @@ class Receiver {
   #refed = true;
   #inlineMax; // larger messages arrive in pool-backed (external) buffers
   #externalBytes = 0; // handed out since the event loop last turned
+  #yieldAfter;
 
   /** @internal */
-  constructor(view, channel, inlineMax) {
+  constructor(view, channel, { inlineMax, capacity }) {
     this.#native = new native.Receiver(view);
     this.#channel = channel;
     this.#inlineMax = inlineMax;
+    this.#yieldAfter = Math.min(YIELD_AFTER_BYTES, capacity / 2);
     // Held by the native object only: no strong path from a GC root to this receiver.
     this.#native.onwake = () => this.#serve();
   }
@@ -143,7 +146,7 @@ class Receiver {
 
   // A promise for the next message, passed through `map` (null once ended).
   #request(options, map) {
-    if (this.#externalBytes >= YIELD_AFTER_BYTES) {
+    if (this.#externalBytes >= this.#yieldAfter) {
       this.#externalBytes = 0;
       return new Promise(setImmediate).then(() => this.#request(options, map));
     }
