@@ -4,7 +4,8 @@
 const path = require('node:path');
 const { ChannelError, channelError } = require('./errors');
 
-const native = require(path.join(__dirname, '..', 'build', 'Release', 'ringport.node'));
+// RINGPORT_ADDON names another build of the addon (the sanitizer run uses it).
+const native = require(process.env.RINGPORT_ADDON || path.join(__dirname, '..', 'build', 'Release', 'ringport.node'));
 native.setErrorClass(ChannelError);
 
 /** Mirrors src/core/status.hpp. */
