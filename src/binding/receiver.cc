@@ -59,14 +59,6 @@ struct BufferLease {
 
 namespace {
 
-constexpr int kSpinsBeforeSleep = 200;
-
-int64_t timeout_ns(const Napi::Value& ms) {
-  if (!ms.IsNumber()) return -1;
-  const double v = ms.As<Napi::Number>().DoubleValue();
-  return v < 0 ? -1 : static_cast<int64_t>(v * 1e6);
-}
-
 // Copies `m` into a fresh ArrayBuffer (small messages, or a runtime without external
 // buffers). Returns nullptr on allocation failure.
 napi_value copy_out(napi_env env, const Message& m) {
@@ -160,25 +152,13 @@ Napi::Value ReceiverWrap::Poll(const Napi::CallbackInfo& info) {
 
 Napi::Value ReceiverWrap::RecvSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Deadline deadline(timeout_ns(info[0]));
-  Doorbell bell = consumer_->data_bell();
-  for (int spins = 0;; ++spins) {
-    napi_value list;
-    const Status s = drain(env, 1, &list);
-    if (s == Status::Ok) return Napi::Array(env, list).Get(uint32_t{0});
-    if (s != Status::Empty) {
-      if (s == Status::Errored) consumer_->discard_all();
-      return Napi::Number::New(env, static_cast<int>(s));
-    }
-    if (spins < kSpinsBeforeSleep) {
-      cpu_relax();
-      continue;
-    }
-    const uint32_t epoch = bell.prepare_sleep();
-    if (consumer_->ready()) continue;
-    if (deadline.passed()) return Napi::Number::New(env, static_cast<int>(Status::TimedOut));
-    bell.sleep(epoch, deadline.remaining_ns());
-  }
+  napi_value list = nullptr;
+  const Status s = block_until(
+      consumer_->data_bell(), timeout_ns(info[0]), Status::Empty, [&] { return drain(env, 1, &list); },
+      [&] { return !consumer_->ready(); });
+  if (s == Status::Ok) return Napi::Array(env, list).Get(uint32_t{0});
+  if (s == Status::Errored) consumer_->discard_all();
+  return Napi::Number::New(env, static_cast<int>(s));
 }
 
 Napi::Value ReceiverWrap::Arm(const Napi::CallbackInfo& info) {

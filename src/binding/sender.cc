@@ -2,19 +2,6 @@
 #include "wraps.hh"
 
 namespace ringport {
-namespace {
-
-// A sender that finds the channel full spins this many times re-checking for room
-// before it sleeps: a round trip through the kernel costs far more (DESIGN.md).
-constexpr int kSpinsBeforeSleep = 200;
-
-int64_t timeout_ns(const Napi::Value& ms) {
-  if (!ms.IsNumber()) return -1;
-  const double v = ms.As<Napi::Number>().DoubleValue();
-  return v < 0 ? -1 : static_cast<int64_t>(v * 1e6);
-}
-
-}  // namespace
 
 Napi::Function SenderWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeSender",
@@ -50,22 +37,16 @@ Napi::Value SenderWrap::SendSync(const Napi::CallbackInfo& info) {
   bytes_of(info.Env(), info[0], &data, &length);
   if (length > UINT32_MAX) return Napi::Number::New(info.Env(), static_cast<int>(Status::TooLarge));
   const uint32_t len = static_cast<uint32_t>(length);
-  Deadline deadline(timeout_ns(info[1]));
-  Doorbell bell = producer_->space_bell();
-  for (int spins = 0;; ++spins) {
-    bool rang;
-    const Status s = producer_->try_send(data, len, &rang);
-    if (rang) attachment_.hub->wake(Side::Receiver);
-    if (s != Status::Full) return Napi::Number::New(info.Env(), static_cast<int>(s));
-    if (spins < kSpinsBeforeSleep) {
-      cpu_relax();
-      continue;
-    }
-    const uint32_t epoch = bell.prepare_sleep();
-    if (producer_->poll_room(len) != Status::Full) continue;
-    if (deadline.passed()) return Napi::Number::New(info.Env(), static_cast<int>(Status::TimedOut));
-    bell.sleep(epoch, deadline.remaining_ns());
-  }
+  const Status s = block_until(
+      producer_->space_bell(), timeout_ns(info[1]), Status::Full,
+      [&] {
+        bool rang;
+        const Status sent = producer_->try_send(data, len, &rang);
+        if (rang) attachment_.hub->wake(Side::Receiver);
+        return sent;
+      },
+      [&] { return producer_->poll_room(len) == Status::Full; });
+  return Napi::Number::New(info.Env(), static_cast<int>(s));
 }
 
 Napi::Value SenderWrap::Arm(const Napi::CallbackInfo& info) {

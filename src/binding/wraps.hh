@@ -31,6 +31,35 @@ void bytes_of(Napi::Env env, napi_value value, const uint8_t** data, size_t* len
 // Reads ChannelConfig fields from a JS options object validated by lib/validate.js.
 ChannelConfig config_from(const Napi::Object& options);
 
+// A timeout in ms from JS (negative or not a number: none) in nanoseconds (-1: none).
+inline int64_t timeout_ns(const Napi::Value& ms) {
+  if (!ms.IsNumber()) return -1;
+  const double v = ms.As<Napi::Number>().DoubleValue();
+  return v < 0 ? -1 : static_cast<int64_t>(v * 1e6);
+}
+
+// The loop of sendSync/recvSync: retries `attempt()` while it returns `blocked`,
+// spinning a little first (a round trip through the kernel costs far more, DESIGN.md),
+// then sleeping on `bell` with the doorbell handshake: flag, then re-check with
+// `still_blocked()`, then sleep. Returns the first other status, or TimedOut.
+template <class Attempt, class StillBlocked>
+Status block_until(Doorbell bell, int64_t timeout, Status blocked, Attempt attempt, StillBlocked still_blocked) {
+  constexpr int kSpinsBeforeSleep = 200;
+  Deadline deadline(timeout);
+  for (int spins = 0;; ++spins) {
+    const Status s = attempt();
+    if (s != blocked) return s;
+    if (spins < kSpinsBeforeSleep) {
+      cpu_relax();
+      continue;
+    }
+    const uint32_t epoch = bell.prepare_sleep();
+    if (!still_blocked()) continue;
+    if (deadline.passed()) return Status::TimedOut;
+    bell.sleep(epoch, deadline.remaining_ns());
+  }
+}
+
 class ChannelWrap : public Napi::ObjectWrap<ChannelWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
