@@ -316,12 +316,14 @@ export class Sender implements AsyncDisposable {
   /**
    * Enqueues a message, blocking the calling thread (its event loop included) until
    * there is room; earlier `send()` calls still waiting are enqueued first, in order.
-   * In this version it waits for room under `'reject'` too. `data` is copied before it
-   * returns. Blocking the main thread freezes it: prefer `send()` there.
+   * Under `'reject'` it never waits for room: a full channel throws `ERR_CHANNEL_FULL`.
+   * `data` is copied before it returns. Blocking the main thread freezes it: prefer
+   * `send()` there. A thread blocked here cannot be interrupted by `worker.terminate()`
+   * until it returns, so give workers a `timeout`.
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad `data` or `options`.
    * @throws {RangeError} `ERR_OUT_OF_RANGE` for a negative or NaN `timeout`.
-   * @throws {ChannelError} `ERR_TIMEOUT` after `timeout` ms, `ERR_CHANNEL_CLOSED`,
-   *   `ERR_CHANNEL_DISCONNECTED`, `ERR_MESSAGE_TOO_LARGE`.
+   * @throws {ChannelError} `ERR_TIMEOUT` after `timeout` ms, `ERR_CHANNEL_FULL` (under
+   *   `'reject'`), `ERR_CHANNEL_CLOSED`, `ERR_CHANNEL_DISCONNECTED`, `ERR_MESSAGE_TOO_LARGE`.
    */
   sendSync(data: MessageData, options?: SendSyncOptions): void;
 

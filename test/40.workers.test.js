@@ -194,6 +194,26 @@ describe('Channel across real Workers', function () {
     assert.equal(noise.length, 20);
   });
 
+  for (const call of ['recvSync', 'sendSync']) {
+    it(`worker.terminate() ends a thread blocked in ${call}() without a timeout, and its peer is told`, async () => {
+      const ch = new Channel({ capacity: 4096 });
+      const peer = call === 'recvSync' ? ch.sender() : ch.receiver();
+      const worker = startWorker('blocked', { handle: ch.handle, call });
+      assert.equal(await nextMessage(worker), 'ready');
+      await sleep(100); // now asleep in the kernel
+      await worker.terminate(); // would hang if the sleep could not be interrupted
+      if (call === 'recvSync') {
+        await assert.rejects(peer.send('x'), { code: 'ERR_CHANNEL_DISCONNECTED' });
+      } else {
+        // What the worker committed drains, then the disconnect shows.
+        assert.throws(() => {
+          while (peer.tryRecv() !== undefined);
+        }, { code: 'ERR_CHANNEL_DISCONNECTED' });
+        await assert.rejects(peer.recv(), { code: 'ERR_CHANNEL_DISCONNECTED' });
+      }
+    });
+  }
+
   it('a second receiver in another thread gets ERR_CHANNEL_ROLE_TAKEN', async () => {
     const ch = new Channel({ capacity: 4096 });
     ch.receiver();

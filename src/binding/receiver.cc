@@ -154,7 +154,7 @@ Napi::Value ReceiverWrap::RecvSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   napi_value list = nullptr;
   const Status s = block_until(
-      consumer_->data_bell(), timeout_ns(info[0]), Status::Empty, [&] { return drain(env, 1, &list); },
+      env, consumer_->data_bell(), timeout_ns(info[0]), Status::Empty, [&] { return drain(env, 1, &list); },
       [&] { return !consumer_->ready(); });
   if (s == Status::Ok) return Napi::Array(env, list).Get(uint32_t{0});
   if (s == Status::Errored) consumer_->discard_all();

@@ -38,13 +38,25 @@ inline int64_t timeout_ns(const Napi::Value& ms) {
   return v < 0 ? -1 : static_cast<int64_t>(v * 1e6);
 }
 
+// True once this thread's environment is being torn down (worker.terminate(), or
+// process.exit() elsewhere in the worker): N-API then refuses every call that could
+// run JS, which a property read on a fresh object is.
+inline bool env_stopping(napi_env env) {
+  napi_value object, value;
+  if (napi_create_object(env, &object) != napi_ok) return true;
+  return napi_get_named_property(env, object, "x", &value) != napi_ok;
+}
+
 // The loop of sendSync/recvSync: retries `attempt()` while it returns `blocked`,
 // spinning a little first (a round trip through the kernel costs far more, DESIGN.md),
 // then sleeping on `bell` with the doorbell handshake: flag, then re-check with
-// `still_blocked()`, then sleep. Returns the first other status, or TimedOut.
+// `still_blocked()`, then sleep. Sleeps are sliced so that a terminating thread
+// notices within kSleepSlice: a blocked thread would otherwise make terminate() hang.
+// Returns the first other status, TimedOut, or Closed when the thread is stopping.
 template <class Attempt, class StillBlocked>
-Status block_until(Doorbell bell, int64_t timeout, Status blocked, Attempt attempt, StillBlocked still_blocked) {
+Status block_until(napi_env env, Doorbell bell, int64_t timeout, Status blocked, Attempt attempt, StillBlocked still_blocked) {
   constexpr int kSpinsBeforeSleep = 200;
+  constexpr int64_t kSleepSlice = 50'000'000;  // ns
   Deadline deadline(timeout);
   for (int spins = 0;; ++spins) {
     const Status s = attempt();
@@ -56,7 +68,10 @@ Status block_until(Doorbell bell, int64_t timeout, Status blocked, Attempt attem
     const uint32_t epoch = bell.prepare_sleep();
     if (!still_blocked()) continue;
     if (deadline.passed()) return Status::TimedOut;
-    bell.sleep(epoch, deadline.remaining_ns());
+    const int64_t left = deadline.remaining_ns();
+    if (bell.sleep(epoch, left < 0 || left > kSleepSlice ? kSleepSlice : left) == WaitResult::TimedOut && env_stopping(env)) {
+      return Status::Closed;
+    }
   }
 }
 
