@@ -26,8 +26,11 @@ const Status = Object.freeze({
 /** Mirrors role_bits in src/core/layout.hpp. */
 const Role = Object.freeze({ SENDER: 1, RECEIVER: 2 });
 
-/** The JS-level options kept in the channel's header (`flags`), read back by from(). */
-const Flags = Object.freeze({ BACKPRESSURE_MASK: 0x3, REJECT: 0x1, PRODUCERS_SINGLE: 0x4 });
+/**
+ * The JS-level options kept in the channel's header (`flags`), read back by from().
+ * Bits 0-1: the index of the backpressure mode in ['block', 'reject', 'dropOldest', 'grow'].
+ */
+const Flags = Object.freeze({ BACKPRESSURE_MASK: 0x3, PRODUCERS_SINGLE: 0x4, FRAMING_BYTES: 0x8 });
 
 const STATUS_CODES = {
   [Status.FULL]: 'ERR_CHANNEL_FULL',

@@ -10,7 +10,7 @@ const HANDLE_TAG = 'ringport.channel';
 const ATTACH = Symbol('attach');
 
 const BACKPRESSURE = ['block', 'reject', 'dropOldest', 'grow'];
-const SUPPORTED_BACKPRESSURE = ['block', 'reject'];
+const SUPPORTED_BACKPRESSURE = ['block', 'reject', 'grow'];
 
 function channelOptions(options) {
   const o = validateObject(options, 'options');
@@ -21,14 +21,13 @@ function channelOptions(options) {
   }
   const producers = o.producers === undefined ? 'auto' : validateOneOf(o.producers, 'options.producers', ['auto', 'single']);
   const framing = o.framing === undefined ? 'message' : validateOneOf(o.framing, 'options.framing', ['message', 'bytes']);
-  if (framing !== 'message') throw argValueError('options.framing', framing, 'is not supported by this version of ringport yet');
   const maxMessageSize =
     o.maxMessageSize === undefined ? 2 ** 30 : validateInteger(o.maxMessageSize, 'options.maxMessageSize', 1, MAX_MESSAGE_SIZE);
   const slabSize = o.slabSize === undefined ? 0 : validateInteger(o.slabSize, 'options.slabSize', 4096, 2 ** 30);
   const poolSlabs = o.poolSlabs === undefined ? 0 : validateInteger(o.poolSlabs, 'options.poolSlabs', 2, 2 ** 20);
-  let flags = 0;
-  if (backpressure === 'reject') flags |= Flags.REJECT;
+  let flags = BACKPRESSURE.indexOf(backpressure);
   if (producers === 'single') flags |= Flags.PRODUCERS_SINGLE;
+  if (framing === 'bytes') flags |= Flags.FRAMING_BYTES;
   return { capacity, maxMessageSize, slabSize, poolSlabs, flags };
 }
 
@@ -77,18 +76,24 @@ class Channel {
     return this.#info.capacity;
   }
 
+  /** What a send does when the channel is full: 'block', 'reject' or 'grow'. */
   get backpressure() {
-    return this.#info.flags & Flags.REJECT ? 'reject' : 'block';
+    return BACKPRESSURE[this.#info.flags & Flags.BACKPRESSURE_MASK];
+  }
+
+  /** 'message' (each send arrives as one buffer) or 'bytes' (a byte stream). */
+  get framing() {
+    return this.#info.flags & Flags.FRAMING_BYTES ? 'bytes' : 'message';
   }
 
   sender() {
     this.#claim(Role.SENDER);
-    return new Sender(this.#view, this, this.backpressure === 'reject');
+    return new Sender(this.#view, this, this.backpressure);
   }
 
   receiver() {
     this.#claim(Role.RECEIVER);
-    return new Receiver(this.#view, this, this.#info);
+    return new Receiver(this.#view, this, this.#info, this.framing === 'bytes');
   }
 
   /** Closes the channel gracefully: no more sends; the receiver drains, then ends. */

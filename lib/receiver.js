@@ -1,8 +1,9 @@
 'use strict';
 
 const { native, Status, errorForStatus } = require('./binding');
-const { channelError, abortError, remoteError, argTypeError } = require('./errors');
-const { validateObject, validateWaitOptions, validateTimeout } = require('./validate');
+const { channelError, remoteError, argTypeError, abortError } = require('./errors');
+const { validateObject, validateInteger, validateTimeout } = require('./validate');
+const { waitOptions, watch, NO_WAIT } = require('./wait');
 
 // Messages pulled from native code per crossing; the rest wait in shared memory.
 const POLL_BATCH = 64;
@@ -14,7 +15,11 @@ const POLL_BATCH = 64;
 // first yields one turn of the event loop.
 const YIELD_AFTER_BYTES = 4 << 20;
 
+// framing: 'bytes' joins small ready chunks into one buffer of up to this size.
+const COALESCE_BYTES = 64 << 10;
+
 const DONE = Object.freeze({ value: undefined, done: true });
+const MAX_COUNT = 2 ** 32 - 1;
 
 /**
  * The consuming end of a Channel. Create it with `channel.receiver()`.
@@ -27,28 +32,44 @@ class Receiver {
   #channel;
   #queue = [];
   #head = 0;
-  #waiters = []; // pending recv(): { resolve, reject, map, cleanup }
+  #headOffset = 0; // bytes of the head message already taken by read()
+  #queuedBytes = 0; // bytes in #queue from #head on, less #headOffset
+  #waiters = []; // pending receives: { resolve, reject, map, watcher }
   #ended = false; // no message will ever come again
   #failure = null; // why, if not a graceful end
   #refed = true;
   #inlineMax; // larger messages arrive in pool-backed (external) buffers
+  #bytesFraming;
   #externalBytes = 0; // handed out since the event loop last turned
   #yieldAfter;
 
   /** @internal */
-  constructor(view, channel, { inlineMax, capacity }) {
+  constructor(view, channel, { inlineMax, capacity }, bytesFraming) {
     this.#native = new native.Receiver(view);
     this.#channel = channel;
     this.#inlineMax = inlineMax;
+    this.#bytesFraming = bytesFraming;
     this.#yieldAfter = Math.min(YIELD_AFTER_BYTES, capacity / 2);
     // Held by the native object only: no strong path from a GC root to this receiver.
     this.#native.onwake = () => this.#serve();
   }
 
+  /** Messages buffered now: in shared memory and already pulled into this thread. */
+  get pending() {
+    const s = this.#channel.stats();
+    return s.pending + this.#queue.length - this.#head;
+  }
+
+  /** Payload bytes buffered now (see `pending`). */
+  get pendingBytes() {
+    const s = this.#channel.stats();
+    return s.pendingBytes + this.#queuedBytes;
+  }
+
   recv(options) {
     let wait;
     try {
-      wait = validateWaitOptions(options);
+      wait = options === undefined ? NO_WAIT : waitOptions(options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -63,13 +84,109 @@ class Receiver {
 
   recvSync(options) {
     const timeout = validateTimeout(validateObject(options, 'options').timeout);
-    if (this.#fill()) return this.#take();
+    if (this.#waiters.length === 0 && this.#fill()) return this.#take();
     if (this.#ended) return this.#settled();
     const result = this.#native.recvSync(timeout === undefined ? -1 : timeout);
-    if (typeof result !== 'number') return result;
+    if (typeof result !== 'number') {
+      this.#queue = this.#bytesFraming ? coalesce([result], this.#inlineMax) : [result];
+      this.#head = 0;
+      this.#queuedBytes = result.byteLength;
+      if (this.#queue.length !== 0) return this.#take();
+      return this.recvSync(options); // a zero-length chunk of a byte stream
+    }
     if (result === Status.TIMED_OUT) throw channelError('ERR_TIMEOUT');
     this.#finish(result);
     return this.#settled();
+  }
+
+  /**
+   * Waits for at least one message, then returns every message ready now, up to
+   * `max`. `[]` once the channel has ended.
+   */
+  recvBatch(max = MAX_COUNT, options) {
+    let wait;
+    try {
+      validateInteger(max, 'max', 1, MAX_COUNT);
+      wait = options === undefined ? NO_WAIT : waitOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#request(wait, (first) => (first === null ? [] : this.#takeReady([first], max)));
+  }
+
+  /** Groups of exactly `n` messages (the last may be shorter), as arrays. */
+  chunks(n) {
+    validateInteger(n, 'n', 1, MAX_COUNT);
+    const self = this;
+    return (async function* chunks() {
+      for (;;) {
+        const group = [];
+        while (group.length < n) {
+          const batch = await self.recvBatch(n - group.length);
+          if (batch.length === 0) break;
+          group.push(...batch);
+        }
+        if (group.length !== 0) yield group;
+        if (group.length < n) return;
+      }
+    })();
+  }
+
+  /** Groups of whatever is ready when the loop asks, 1 to `n` messages each. */
+  readyChunks(n) {
+    validateInteger(n, 'n', 1, MAX_COUNT);
+    const self = this;
+    return (async function* readyChunks() {
+      for (;;) {
+        const batch = await self.recvBatch(n);
+        if (batch.length === 0) return;
+        yield batch;
+      }
+    })();
+  }
+
+  /**
+   * A copy of up to `maxBytes` bytes that are ready now, across message boundaries;
+   * empty if none. Never waits. A message read in part is continued by the next
+   * read(), or returned whole-remainder by the next receive.
+   */
+  read(maxBytes) {
+    validateInteger(maxBytes, 'maxBytes', 0, 2 ** 31 - 1);
+    const chunks = [];
+    let total = 0;
+    while (total < maxBytes && this.#waiters.length === 0 && this.#fill()) {
+      const buffer = this.#queue[this.#head];
+      const n = Math.min(buffer.byteLength - this.#headOffset, maxBytes - total);
+      chunks.push(new Uint8Array(buffer, this.#headOffset, n));
+      total += n;
+      this.#queuedBytes -= n;
+      this.#headOffset += n;
+      if (this.#headOffset === buffer.byteLength) {
+        this.#queue[this.#head++] = undefined;
+        this.#headOffset = 0;
+        this.#native.release(buffer);
+      }
+    }
+    if (chunks.length === 1) return chunks[0].slice();
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.byteLength;
+    }
+    return out;
+  }
+
+  /** Skips up to `n` buffered messages without receiving them; returns how many. */
+  discard(n) {
+    validateInteger(n, 'n', 0, MAX_COUNT);
+    let dropped = 0;
+    while (dropped < n && this.#head < this.#queue.length) {
+      this.#native.release(this.#take());
+      dropped++;
+    }
+    if (dropped < n && !this.#ended) dropped += this.#native.discard(n - dropped);
+    return dropped;
   }
 
   /**
@@ -89,7 +206,7 @@ class Receiver {
         this.#native.release(last);
         last = undefined;
       }
-      return this.#request(NO_WAIT_OPTIONS, (buffer) => {
+      return this.#request(NO_WAIT, (buffer) => {
         if (buffer === null) return DONE;
         if (autoRelease) last = buffer;
         return { value: buffer, done: false };
@@ -118,6 +235,8 @@ class Receiver {
     this.#native.close();
     this.#queue = [];
     this.#head = 0;
+    this.#headOffset = 0;
+    this.#queuedBytes = 0;
     this.#finish(Status.CLOSED);
     this.#serve();
   }
@@ -125,14 +244,14 @@ class Receiver {
   ref() {
     this.#refed = true;
     this.#native.setRefed(true);
-    for (const w of this.#waiters) w.timer?.ref();
+    for (const w of this.#waiters) w.watcher.timer?.ref();
     return this;
   }
 
   unref() {
     this.#refed = false;
     this.#native.setRefed(false);
-    for (const w of this.#waiters) w.timer?.unref();
+    for (const w of this.#waiters) w.watcher.timer?.unref();
     return this;
   }
 
@@ -150,23 +269,14 @@ class Receiver {
       this.#externalBytes = 0;
       return new Promise(setImmediate).then(() => this.#request(options, map));
     }
-    const { timeout, signal } = options;
     if (this.#waiters.length === 0) {
       if (this.#fill()) return Promise.resolve(map(this.#take()));
       if (this.#ended) return this.#failure ? Promise.reject(this.#failure) : Promise.resolve(map(null));
     }
-    if (signal?.aborted) return Promise.reject(abortError(signal));
+    if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
     return new Promise((resolve, reject) => {
-      const waiter = { resolve, reject, map, timer: undefined, cleanup: undefined };
-      if (timeout !== undefined) {
-        waiter.timer = setTimeout(() => this.#drop(waiter, channelError('ERR_TIMEOUT')), timeout);
-        if (!this.#refed) waiter.timer.unref();
-      }
-      if (signal) {
-        const onAbort = () => this.#drop(waiter, abortError(signal));
-        signal.addEventListener('abort', onAbort, { once: true });
-        waiter.cleanup = () => signal.removeEventListener('abort', onAbort);
-      }
+      const waiter = { resolve, reject, map, watcher: undefined };
+      waiter.watcher = watch(options, (error) => this.#drop(waiter, error), this.#refed);
       this.#waiters.push(waiter);
       if (this.#waiters.length === 1) this.#serve();
     });
@@ -177,13 +287,13 @@ class Receiver {
     while (this.#waiters.length !== 0) {
       if (this.#fill()) {
         const waiter = this.#waiters.shift();
-        settle(waiter);
+        waiter.watcher.disarm();
         waiter.resolve(waiter.map(this.#take()));
       } else if (this.#ended) {
         const waiters = this.#waiters;
         this.#waiters = [];
         for (const waiter of waiters) {
-          settle(waiter);
+          waiter.watcher.disarm();
           if (this.#failure) waiter.reject(this.#failure);
           else waiter.resolve(waiter.map(null));
         }
@@ -199,30 +309,47 @@ class Receiver {
     const at = this.#waiters.indexOf(waiter);
     if (at === -1) return;
     this.#waiters.splice(at, 1);
-    settle(waiter);
+    waiter.watcher.disarm();
     waiter.reject(error);
     if (this.#waiters.length === 0) this.#native.setWaiting(false);
   }
 
   // True when the local queue has a message, pulling a batch from native if needed.
   #fill() {
-    if (this.#head < this.#queue.length) return true;
-    if (this.#ended) return false;
-    const result = this.#native.poll(POLL_BATCH);
-    if (typeof result !== 'number') {
-      this.#queue = result;
+    while (this.#head >= this.#queue.length) {
+      if (this.#ended) return false;
+      const result = this.#native.poll(POLL_BATCH);
+      if (typeof result === 'number') {
+        if (result !== Status.EMPTY) this.#finish(result);
+        return false;
+      }
+      this.#queue = this.#bytesFraming ? coalesce(result, this.#inlineMax) : result;
       this.#head = 0;
-      return true;
+      let bytes = 0;
+      for (const b of this.#queue) bytes += b.byteLength;
+      this.#queuedBytes = bytes;
     }
-    if (result !== Status.EMPTY) this.#finish(result);
-    return false;
+    return true;
   }
 
   #take() {
-    const buffer = this.#queue[this.#head];
+    let buffer = this.#queue[this.#head];
     this.#queue[this.#head++] = undefined;
+    if (this.#headOffset !== 0) {
+      const rest = buffer.slice(this.#headOffset); // the remainder of a message read() in part
+      this.#native.release(buffer);
+      buffer = rest;
+      this.#headOffset = 0;
+    }
+    this.#queuedBytes -= buffer.byteLength;
     if (buffer.byteLength > this.#inlineMax) this.#externalBytes += buffer.byteLength;
     return buffer;
+  }
+
+  // `batch` plus the messages ready now, up to `max` in all.
+  #takeReady(batch, max) {
+    while (batch.length < max && this.#fill()) batch.push(this.#take());
+    return batch;
   }
 
   #finish(status) {
@@ -242,15 +369,43 @@ class Receiver {
   }
 }
 
-const NO_WAIT_OPTIONS = Object.freeze({ timeout: undefined, signal: undefined });
+// framing: 'bytes': drops empty chunks and joins runs of small ones (copies) into
+// buffers of up to COALESCE_BYTES; pool-backed chunks pass through untouched.
+function coalesce(buffers, inlineMax) {
+  const out = [];
+  let run = [];
+  let runBytes = 0;
+  const flush = () => {
+    if (run.length === 1) out.push(run[0]);
+    else if (run.length > 1) {
+      const joined = new Uint8Array(runBytes);
+      let at = 0;
+      for (const b of run) {
+        joined.set(new Uint8Array(b), at);
+        at += b.byteLength;
+      }
+      out.push(joined.buffer);
+    }
+    run = [];
+    runBytes = 0;
+  };
+  for (const b of buffers) {
+    if (b.byteLength === 0) continue;
+    if (b.byteLength > inlineMax) {
+      flush();
+      out.push(b);
+      continue;
+    }
+    if (runBytes + b.byteLength > COALESCE_BYTES) flush();
+    run.push(b);
+    runBytes += b.byteLength;
+  }
+  flush();
+  return out;
+}
 
 function identity(value) {
   return value;
-}
-
-function settle(waiter) {
-  if (waiter.timer !== undefined) clearTimeout(waiter.timer);
-  waiter.cleanup?.();
 }
 
 module.exports = { Receiver };

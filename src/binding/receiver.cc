@@ -73,7 +73,7 @@ napi_value copy_out(napi_env env, const Message& m) {
 
 Napi::Function ReceiverWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeReceiver",
-                     {InstanceMethod<&ReceiverWrap::Poll>("poll"), InstanceMethod<&ReceiverWrap::RecvSync>("recvSync"),
+                     {InstanceMethod<&ReceiverWrap::Poll>("poll"), InstanceMethod<&ReceiverWrap::Discard>("discard"), InstanceMethod<&ReceiverWrap::RecvSync>("recvSync"),
                       InstanceMethod<&ReceiverWrap::Arm>("arm"), InstanceMethod<&ReceiverWrap::Release>("release"),
                       InstanceMethod<&ReceiverWrap::Close>("close"), InstanceMethod<&ReceiverWrap::ErrorInfo>("errorInfo"),
                       InstanceMethod<&ReceiverWrap::SetWaiting>("setWaiting"),
@@ -148,6 +148,25 @@ Napi::Value ReceiverWrap::Poll(const Napi::CallbackInfo& info) {
   if (s == Status::Ok) return Napi::Value(env, list);
   if (s == Status::Errored) consumer_->discard_all();
   return Napi::Number::New(env, static_cast<int>(s));
+}
+
+// Drops up to `n` buffered messages without making buffers of them.
+Napi::Value ReceiverWrap::Discard(const Napi::CallbackInfo& info) {
+  const uint32_t n = info[0].As<Napi::Number>().Uint32Value();
+  uint32_t dropped = 0;
+  bool rang = false;
+  if (n) {
+    consumer_->drain(
+        n,
+        [&](Message& m) noexcept {
+          if (m.owner == Message::Owner::Slab) consumer_->pool().release(m.lease);
+          if (m.owner == Message::Owner::Heap) arena_->attachment.hub->heap().recycle(std::move(m.block));
+          ++dropped;
+        },
+        &rang);
+  }
+  if (rang) arena_->attachment.hub->wake(Side::Sender);
+  return Napi::Number::New(info.Env(), dropped);
 }
 
 Napi::Value ReceiverWrap::RecvSync(const Napi::CallbackInfo& info) {

@@ -5,7 +5,8 @@ namespace ringport {
 
 Napi::Function SenderWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeSender",
-                     {InstanceMethod<&SenderWrap::Send>("send"), InstanceMethod<&SenderWrap::SendSync>("sendSync"),
+                     {InstanceMethod<&SenderWrap::Send>("send"),
+                      InstanceMethod<&SenderWrap::SendBatch>("sendBatch"), InstanceMethod<&SenderWrap::Room>("room"), InstanceMethod<&SenderWrap::SendSync>("sendSync"),
                       InstanceMethod<&SenderWrap::Arm>("arm"), InstanceMethod<&SenderWrap::Close>("close"),
                       InstanceMethod<&SenderWrap::CloseWithError>("closeWithError"),
                       InstanceMethod<&SenderWrap::SetWaiting>("setWaiting"),
@@ -29,6 +30,30 @@ Napi::Value SenderWrap::Send(const Napi::CallbackInfo& info) {
     if (rang) attachment_.hub->wake(Side::Receiver);
   }
   return Napi::Number::New(info.Env(), static_cast<int>(s));
+}
+
+Napi::Value SenderWrap::SendBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array list = info[0].As<Napi::Array>();
+  const uint32_t n = list.Length();
+  bool woke = false;
+  uint32_t sent = 0;
+  for (; sent < n; ++sent) {
+    const uint8_t* data;
+    size_t length;
+    bytes_of(env, list.Get(sent), &data, &length);
+    if (length > UINT32_MAX) break;
+    bool rang;
+    if (producer_->try_send(data, static_cast<uint32_t>(length), &rang) != Status::Ok) break;
+    woke |= rang;
+  }
+  if (woke) attachment_.hub->wake(Side::Receiver);
+  return Napi::Number::New(env, sent);
+}
+
+Napi::Value SenderWrap::Room(const Napi::CallbackInfo& info) {
+  const uint32_t len = info[0].As<Napi::Number>().Uint32Value();
+  return Napi::Number::New(info.Env(), static_cast<int>(producer_->poll_room(len)));
 }
 
 Napi::Value SenderWrap::SendSync(const Napi::CallbackInfo& info) {

@@ -97,6 +97,8 @@ class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
 
  private:
   Napi::Value Send(const Napi::CallbackInfo& info);      // (data) -> status; never waits
+  Napi::Value SendBatch(const Napi::CallbackInfo& info); // (data[]) -> how many were sent before one did not fit
+  Napi::Value Room(const Napi::CallbackInfo& info);      // (length) -> status a send of that size would get
   Napi::Value SendSync(const Napi::CallbackInfo& info);  // (data, timeoutMs) -> status; blocks
   Napi::Value Arm(const Napi::CallbackInfo& info);       // (length) -> true if the caller must wait
   void Close(const Napi::CallbackInfo& info);
@@ -119,6 +121,7 @@ class ReceiverWrap : public Napi::ObjectWrap<ReceiverWrap> {
 
  private:
   Napi::Value Poll(const Napi::CallbackInfo& info);      // (max) -> ArrayBuffer[] | status
+  Napi::Value Discard(const Napi::CallbackInfo& info);   // (n) -> how many messages were dropped
   Napi::Value RecvSync(const Napi::CallbackInfo& info);  // (timeoutMs) -> ArrayBuffer | status
   Napi::Value Arm(const Napi::CallbackInfo& info);       // () -> true if the caller must wait
   Napi::Value Release(const Napi::CallbackInfo& info);   // (buffer) -> bool
