@@ -39,8 +39,11 @@ export type ChannelErrorCode =
  * - `'reject'`: `send()` rejects at once with `ERR_CHANNEL_FULL`.
  * - `'dropOldest'`: overwrite the oldest unread message. Not implemented yet: this
  *   version throws `ERR_INVALID_ARG_VALUE`.
- * - `'grow'`: never wait, buffer beyond capacity. Not implemented yet: this version
- *   throws `ERR_INVALID_ARG_VALUE`.
+ * - `'grow'`: never wait or reject: sends resolve at once and what does not fit yet
+ *   waits in the sender's thread (a private copy), moving into the channel in order as
+ *   the receiver makes room. Memory is bounded only by what the receiver leaves
+ *   unread, and is freed as it drains. `close()` still delivers it first; a thread that
+ *   dies before then loses what had not reached the channel.
  */
 export type Backpressure = 'block' | 'reject' | 'dropOldest' | 'grow';
 
@@ -54,8 +57,8 @@ export type Producers = 'auto' | 'single';
 
 /**
  * - `'message'`: each `send` arrives as one buffer.
- * - `'bytes'`: a byte stream; boundaries are not kept and chunks may coalesce. Not
- *   implemented yet: this version throws `ERR_INVALID_ARG_VALUE`.
+ * - `'bytes'`: a byte stream; boundaries are not kept: the receiver joins small ready
+ *   chunks into one buffer (up to 64 KiB), and empty sends deliver nothing.
  */
 export type Framing = 'message' | 'bytes';
 
@@ -143,6 +146,16 @@ export interface ChannelStats {
 /** Options of {@link Sender.sendSync}. */
 export interface SendSyncOptions {
   /** Milliseconds (>= 0) to block before throwing `ERR_TIMEOUT`. Default: wait forever. */
+  timeout?: number | undefined;
+  /** An already aborted signal throws an `AbortError` (a blocked thread cannot see a later abort). */
+  signal?: AbortSignal | undefined;
+}
+
+/** Options of the calls that wait asynchronously: send, sendBatch, ready, recv, recvBatch. */
+export interface WaitOptions {
+  /** Aborting it rejects the pending call with an `AbortError` (`code` `'ABORT_ERR'`). */
+  signal?: AbortSignal | undefined;
+  /** Milliseconds (>= 0) to wait before rejecting with `ERR_TIMEOUT`. Default: wait forever. */
   timeout?: number | undefined;
 }
 
@@ -241,8 +254,11 @@ export class Channel {
   /** Bytes of payload buffered before backpressure applies (a power of two). */
   readonly capacity: number;
 
-  /** The channel's backpressure mode; in this version `'block'` or `'reject'`. */
+  /** The channel's backpressure mode: `'block'`, `'reject'` or `'grow'` in this version. */
   readonly backpressure: Backpressure;
+
+  /** The channel's framing: `'message'` or `'bytes'`. */
+  readonly framing: Framing;
 
   /**
    * Claims the producing end, which then belongs to this thread.
@@ -290,18 +306,40 @@ export class Sender implements AsyncDisposable {
    * rejects with `ERR_CHANNEL_FULL` at once. A message larger than `capacity` is
    * accepted once the channel has room for it alone (never a deadlock).
    *
+   * Under `'grow'` it resolves at once (see {@link Backpressure}).
+   *
    * While the promise is pending the channel reads `data` in place: do not modify it
    * until the promise settles. A pending send keeps the event loop alive unless
-   * {@link Sender.unref} was called.
+   * {@link Sender.unref} was called. A send that times out or is aborted is never
+   * delivered.
    *
    * Never throws: bad arguments and every failure reject the promise.
    * @throws {TypeError} rejects with `ERR_INVALID_ARG_TYPE` when `data` is not a string,
-   *   ArrayBuffer or ArrayBufferView.
+   *   ArrayBuffer or ArrayBufferView, or `options` are malformed.
    * @throws {ChannelError} rejects with `ERR_CHANNEL_FULL` (under `'reject'`), `ERR_CHANNEL_CLOSED`
    *   (after close, or when `closeWithError()` is called while waiting),
-   *   `ERR_CHANNEL_DISCONNECTED`, `ERR_MESSAGE_TOO_LARGE`.
+   *   `ERR_CHANNEL_DISCONNECTED`, `ERR_MESSAGE_TOO_LARGE`, `ERR_TIMEOUT`; an `AbortError`.
    */
-  send(data: MessageData): Promise<void>;
+  send(data: MessageData, options?: WaitOptions): Promise<void>;
+
+  /**
+   * Sends every item of `list`, in order, with one crossing into native code for all
+   * that fit now; the rest wait as with `send()`. Resolves when all are enqueued.
+   * Under `'reject'` it rejects with `ERR_CHANNEL_FULL` after enqueuing those that fit.
+   * A bad item rejects the whole batch before anything is sent.
+   * @throws {TypeError} rejects with `ERR_INVALID_ARG_TYPE` when `list` is not an array
+   *   of strings, ArrayBuffers or views.
+   * @throws {ChannelError} as `send()`.
+   */
+  sendBatch(list: readonly MessageData[], options?: WaitOptions): Promise<void>;
+
+  /**
+   * Resolves when the channel is not full (it has room for at least one more byte, and
+   * no earlier send is waiting); at once if so now. A larger send may still wait.
+   * @throws {ChannelError} rejects with `ERR_CHANNEL_DISCONNECTED`, `ERR_CHANNEL_CLOSED`
+   *   or `ERR_TIMEOUT`; an `AbortError`.
+   */
+  ready(options?: WaitOptions): Promise<void>;
 
   /**
    * Enqueues a message if there is room now; never waits. Returns `false` when the
@@ -405,6 +443,51 @@ export class Receiver implements AsyncIterable<ArrayBuffer>, AsyncDisposable {
    * @throws {Error} rejects with an `AbortError` (`code` `'ABORT_ERR'`) when `signal` aborts.
    */
   recv(options?: RecvOptions): Promise<ArrayBuffer | null>;
+
+  /**
+   * Waits for at least one message, then resolves with every message ready now, up to
+   * `max` (default: no limit). Resolves `[]` once the channel has ended gracefully.
+   * Buffers follow the same lifetime rules as `recv()`.
+   * @throws {RangeError} rejects with `ERR_OUT_OF_RANGE` unless `max` is an integer >= 1.
+   * @throws {ChannelError} rejects as `recv()` does.
+   */
+  recvBatch(max?: number, options?: WaitOptions): Promise<ArrayBuffer[]>;
+
+  /**
+   * Groups of exactly `n` messages as arrays; the last group may be shorter. Ends after
+   * a graceful close; throws as the plain iterator does.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` unless `n` is an integer >= 1.
+   */
+  chunks(n: number): AsyncIterableIterator<ArrayBuffer[]>;
+
+  /**
+   * Groups of whatever is ready when the loop asks (waiting for at least one), at most
+   * `n` messages each.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` unless `n` is an integer >= 1.
+   */
+  readyChunks(n: number): AsyncIterableIterator<ArrayBuffer[]>;
+
+  /**
+   * A copy of up to `maxBytes` bytes that are ready now, read across message
+   * boundaries (both framings); an empty array if none. Never waits. The rest of a
+   * message read in part comes first in the next `read()`, or as one buffer from the
+   * next receive.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` unless `maxBytes` is an integer >= 0.
+   */
+  read(maxBytes: number): Uint8Array;
+
+  /**
+   * Skips up to `n` buffered messages without receiving them (their slabs go back to
+   * the pool); returns how many were skipped. Never waits.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` unless `n` is an integer >= 0.
+   */
+  discard(n: number): number;
+
+  /** Messages buffered now and not yet received (approximate while the sender runs). */
+  readonly pending: number;
+
+  /** Payload bytes buffered now and not yet received (approximate while the sender runs). */
+  readonly pendingBytes: number;
 
   /**
    * The next message if one is ready now; never waits. `undefined` when nothing is

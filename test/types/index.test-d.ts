@@ -127,18 +127,21 @@ async function sender(ch: Channel): Promise<void> {
   tx.sendSync({ text: 'x' });
   // @ts-expect-error timeout is a number
   tx.sendSync('x', { timeout: '1s' });
-  // @ts-expect-error send() has no options
-  tx.send('x', { timeout: 10 });
+  // @ts-expect-error timeout is a number
+  tx.send('x', { timeout: '10' });
   // @ts-expect-error read-only
   tx.closed = true;
   // @ts-expect-error created by channel.sender()
   new Sender();
-  // @ts-expect-error not implemented in this version
-  tx.sendBatch(['a', 'b']);
+  // @ts-expect-error a list, not one message
+  tx.sendBatch('a');
+  // @ts-expect-error items are message data
+  tx.sendBatch([1, 2]);
   // @ts-expect-error not implemented in this version
   tx.reserve(16);
-  // @ts-expect-error not implemented in this version
-  tx.ready();
+  // @ts-expect-error ready() resolves to nothing
+  const readyValue: boolean = await tx.ready();
+  use(readyValue);
   // @ts-expect-error ref() returns the sender
   const wrong: Receiver = tx.ref();
   use(wrong);
@@ -196,16 +199,20 @@ async function receiver(ch: Channel): Promise<void> {
   rx.release('buffer');
   // @ts-expect-error created by channel.receiver()
   new Receiver();
-  // @ts-expect-error not implemented in this version
-  rx.recvBatch(10);
+  // @ts-expect-error recvBatch resolves an array
+  const one: ArrayBuffer = await rx.recvBatch(10);
+  use(one);
   // @ts-expect-error not implemented in this version
   rx.batches();
   // @ts-expect-error not implemented in this version
   rx.readable();
-  // @ts-expect-error not implemented in this version
-  rx.pending;
-  // @ts-expect-error not implemented in this version
-  rx.discard(1);
+  // @ts-expect-error read-only
+  rx.pending = 3;
+  // @ts-expect-error discard takes a count
+  rx.discard('all');
+  // @ts-expect-error read() returns a Uint8Array copy
+  const asBuffer: ArrayBuffer = rx.read(10);
+  use(asBuffer);
 }
 
 function stats(s: ChannelStats): void {
@@ -265,3 +272,25 @@ function commonjs(): void {
 }
 
 use(channel, sender, receiver, stats, errors, commonjs);
+
+// Members added with the complete queue.
+async function queueMembers(ch: Channel, tx: Sender, rx: Receiver): Promise<void> {
+  const framing: 'message' | 'bytes' = ch.framing;
+  await tx.send('x', { timeout: 5, signal: AbortSignal.timeout(10) });
+  await tx.sendBatch(['a', new Uint8Array(2), new ArrayBuffer(1)], { timeout: 1 });
+  await tx.ready({ signal: new AbortController().signal });
+  const batch: ArrayBuffer[] = await rx.recvBatch(5, { timeout: 1 });
+  for await (const group of rx.chunks(3)) {
+    const g: ArrayBuffer[] = group;
+    use(g);
+  }
+  for await (const group of rx.readyChunks(3)) {
+    const g: ArrayBuffer[] = group;
+    use(g);
+  }
+  const bytes: Uint8Array = rx.read(10);
+  const skipped: number = rx.discard(2);
+  const buffered: number = rx.pending + rx.pendingBytes;
+  use(framing, batch, bytes, skipped, buffered);
+}
+use(queueMembers);
