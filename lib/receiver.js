@@ -4,9 +4,12 @@ const { native, Status, errorForStatus } = require('./binding');
 const { channelError, remoteError, argTypeError, abortError } = require('./errors');
 const { validateObject, validateInteger, validateTimeout } = require('./validate');
 const { waitOptions, watch, NO_WAIT } = require('./wait');
+const { Batch } = require('./batch');
 
 // Messages pulled from native code per crossing; the rest wait in shared memory.
 const POLL_BATCH = 64;
+// Messages per Batch from batches().
+const BATCH_MESSAGES = 1024;
 
 // Finalizers of external buffers run only when the event loop turns (setImmediate),
 // never inside a chain of resolved promises: a loop that always finds a message
@@ -35,6 +38,7 @@ class Receiver {
   #headOffset = 0; // bytes of the head message already taken by read()
   #queuedBytes = 0; // bytes in #queue from #head on, less #headOffset
   #waiters = []; // pending receives: { resolve, reject, map, watcher }
+  #readiness = []; // batches() waiting for anything to happen: resolve functions
   #ended = false; // no message will ever come again
   #failure = null; // why, if not a graceful end
   #refed = true;
@@ -230,6 +234,32 @@ class Receiver {
     return this.iterate();
   }
 
+  /**
+   * The fastest way to receive small messages: an async iterable of Batches, each
+   * holding every message that was ready (up to 1024), small ones as Uint8Array views
+   * into one shared buffer. Ends after a graceful close; throws as the plain iterator.
+   */
+  batches() {
+    const self = this;
+    return (async function* batches() {
+      for (;;) {
+        const batch = self.#takeBatch();
+        if (batch !== undefined) {
+          yield batch;
+          continue;
+        }
+        if (self.#ended) {
+          if (self.#failure) throw self.#failure;
+          return;
+        }
+        await new Promise((resolve) => {
+          self.#readiness.push(resolve);
+          self.#serve();
+        });
+      }
+    })();
+  }
+
   close() {
     if (this.#ended && !this.#failure) return;
     this.#native.close();
@@ -284,6 +314,13 @@ class Receiver {
 
   // Hands messages to waiters in order; re-arms the doorbell when it runs dry.
   #serve() {
+    if (this.#readiness.length !== 0 && this.#waiters.length === 0) {
+      if (this.#head < this.#queue.length || this.#ended || !this.#native.arm()) {
+        for (const resolve of this.#readiness.splice(0)) resolve();
+      } else {
+        return this.#native.setWaiting(true);
+      }
+    }
     while (this.#waiters.length !== 0) {
       if (this.#fill()) {
         const waiter = this.#waiters.shift();
@@ -344,6 +381,22 @@ class Receiver {
     this.#queuedBytes -= buffer.byteLength;
     if (buffer.byteLength > this.#inlineMax) this.#externalBytes += buffer.byteLength;
     return buffer;
+  }
+
+  // A Batch of what is ready now (messages already pulled into this thread first), or
+  // undefined; ends the receiver if the channel has.
+  #takeBatch() {
+    if (this.#waiters.length !== 0) return undefined;
+    if (this.#head < this.#queue.length) return Batch.of(this.#takeReady([], BATCH_MESSAGES));
+    if (this.#ended) return undefined;
+    const result = this.#native.pollBatch(BATCH_MESSAGES);
+    if (typeof result === 'number') {
+      if (result !== Status.EMPTY) this.#finish(result);
+      return undefined;
+    }
+    const [packed, count, large] = result;
+    for (const b of large) this.#externalBytes += b.byteLength;
+    return new Batch(packed, count, large);
   }
 
   // `batch` plus the messages ready now, up to `max` in all.

@@ -258,6 +258,80 @@ describe('Queue: backpressure modes, batches, waiting options', () => {
     });
   });
 
+  describe('batches()', () => {
+    it('delivers a worker stream in order and intact, small messages as views into one buffer', async () => {
+      const ch = new Channel({ capacity: 1 << 16 });
+      const worker = startWorker('producer', { handle: ch.handle, count: 20000 });
+      let n = 0;
+      let batches = 0;
+      for await (const batch of ch.receiver().batches()) {
+        batches++;
+        assert.equal(batch.length, [...batch].length);
+        for (const view of batch) {
+          assert.ok(view instanceof Uint8Array);
+          const expected = messageFor(n++);
+          assert.equal(Buffer.compare(Buffer.from(view.buffer, view.byteOffset, view.byteLength), expected), 0, `message ${n - 1}`);
+        }
+      }
+      assert.equal(n, 20000);
+      assert.ok(batches < n / 4, `${batches} batches for ${n} messages`);
+      await worker.exited;
+    });
+
+    it('Batch.at() indexes like Array.prototype.at; large messages keep their own buffer', async () => {
+      const ch = new Channel({ capacity: 1 << 16 });
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      tx.trySend('first');
+      tx.trySend(Buffer.alloc(20000, 7));
+      tx.trySend('last');
+      const it = rx.batches()[Symbol.asyncIterator]();
+      const { value: batch } = await it.next();
+      assert.equal(batch.length, 3);
+      assert.equal(Buffer.from(batch.at(0)).toString(), 'first');
+      assert.equal(Buffer.from(batch.at(-1)).toString(), 'last');
+      assert.equal(batch.at(3), undefined);
+      assert.equal(batch.at(1).byteLength, 20000);
+      assert.equal(batch.at(1).buffer.byteLength, 20000, 'its own zero-copy buffer');
+      assert.equal(batch.at(0).buffer, batch.at(2).buffer, 'small ones share one buffer');
+      const next = it.next();
+      await sleep(5);
+      tx.trySend('after a wait');
+      assert.equal(Buffer.from((await next).value.at(0)).toString(), 'after a wait');
+      tx.closeWithError(new Error('stop'));
+      await assert.rejects(it.next(), { message: 'stop' });
+    });
+
+    it('messages received one by one before are not lost by batches()', async () => {
+      const ch = new Channel({ capacity: 1 << 16 });
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      for (let i = 0; i < 5; i++) tx.trySend(String(i));
+      assert.equal(text(rx.tryRecv()), '0'); // pulls the others into this thread
+      tx.close();
+      const seen = [];
+      for await (const batch of rx.batches()) for (const v of batch) seen.push(Buffer.from(v).toString());
+      assert.deepEqual(seen, ['1', '2', '3', '4']);
+    });
+
+    it('leaks no slab once batches are collected', async () => {
+      const ch = new Channel({ capacity: 1 << 18 });
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      for (let i = 0; i < 6; i++) await tx.send(bytes(20000, i));
+      tx.close();
+      // In a function of its own, so that no frame of this test still holds a batch.
+      const count = async () => {
+        let n = 0;
+        for await (const batch of rx.batches()) n += batch.length;
+        return n;
+      };
+      assert.equal(await count(), 6);
+      await collectGarbage();
+      assert.equal(ch.stats().pool.inUse, 0);
+    });
+  });
+
   it('the worker stream checks still hold with sendBatch', async () => {
     const ch = new Channel({ capacity: 1 << 16 });
     const rx = ch.receiver();

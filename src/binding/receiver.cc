@@ -73,7 +73,8 @@ napi_value copy_out(napi_env env, const Message& m) {
 
 Napi::Function ReceiverWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeReceiver",
-                     {InstanceMethod<&ReceiverWrap::Poll>("poll"), InstanceMethod<&ReceiverWrap::Discard>("discard"), InstanceMethod<&ReceiverWrap::RecvSync>("recvSync"),
+                     {InstanceMethod<&ReceiverWrap::Poll>("poll"), InstanceMethod<&ReceiverWrap::PollBatch>("pollBatch"),
+                      InstanceMethod<&ReceiverWrap::Discard>("discard"), InstanceMethod<&ReceiverWrap::RecvSync>("recvSync"),
                       InstanceMethod<&ReceiverWrap::Arm>("arm"), InstanceMethod<&ReceiverWrap::Release>("release"),
                       InstanceMethod<&ReceiverWrap::Close>("close"), InstanceMethod<&ReceiverWrap::ErrorInfo>("errorInfo"),
                       InstanceMethod<&ReceiverWrap::SetWaiting>("setWaiting"),
@@ -96,6 +97,33 @@ ReceiverWrap::~ReceiverWrap() {
 // Receives up to `max` messages into a new array at *out. Small payloads are copied;
 // slab and heap payloads become external ArrayBuffers that return their memory when
 // released or collected.
+// An external ArrayBuffer over a slab or heap message, which returns its memory when
+// released or collected; a copy (memory returned now) where the runtime refuses
+// external buffers. nullptr on allocation failure.
+napi_value ReceiverWrap::wrap_external(napi_env env, Message& m) {
+  napi_value buffer = nullptr;
+  auto* lease = new (std::nothrow) BufferLease{arena_, m.owner, m.lease, std::move(m.block), m.data, m.length};
+  if (lease && napi_create_external_arraybuffer(env, const_cast<uint8_t*>(m.data), m.length, &BufferLease::finalize, lease,
+                                                &buffer) == napi_ok) {
+    ++arena_->refs;
+    arena_->live[m.data] = lease;
+    if (m.owner == Message::Owner::Heap) {
+      int64_t unused;
+      napi_adjust_external_memory(env, m.length, &unused);
+    }
+    return buffer;
+  }
+  // No external buffers here (e.g. a sandboxed runtime): copy, and give back now.
+  buffer = copy_out(env, Message{m.owner, lease ? static_cast<const uint8_t*>(lease->data) : m.data, m.length});
+  if (lease) {
+    lease->give_back(env);
+    delete lease;
+  }
+  return buffer;
+}
+
+// Receives up to `max` messages into a new array at *out. Small payloads are copied;
+// slab and heap payloads become external ArrayBuffers.
 Status ReceiverWrap::drain(Napi::Env env, std::size_t max, napi_value* out) {
   napi_value list;
   NAPI_THROW_IF_FAILED(env, napi_create_array(env, &list), Status::Corrupt);
@@ -105,28 +133,7 @@ Status ReceiverWrap::drain(Napi::Env env, std::size_t max, napi_value* out) {
   const Status s = consumer_->drain(
       max,
       [&](Message& m) noexcept {
-        napi_value buffer = nullptr;
-        if (m.owner == Message::Owner::Ring) {
-          buffer = copy_out(env, m);
-        } else {
-          auto* lease = new (std::nothrow) BufferLease{arena_, m.owner, m.lease, std::move(m.block), m.data, m.length};
-          if (lease && napi_create_external_arraybuffer(env, const_cast<uint8_t*>(m.data), m.length, &BufferLease::finalize,
-                                                        lease, &buffer) == napi_ok) {
-            ++arena_->refs;
-            arena_->live[m.data] = lease;
-            if (m.owner == Message::Owner::Heap) {
-              int64_t unused;
-              napi_adjust_external_memory(env, m.length, &unused);
-            }
-          } else {
-            // No external buffers here (e.g. a sandboxed runtime): copy, and give back now.
-            buffer = copy_out(env, Message{m.owner, lease ? static_cast<const uint8_t*>(lease->data) : m.data, m.length});
-            if (lease) {
-              lease->give_back(env);
-              delete lease;
-            }
-          }
-        }
+        napi_value buffer = m.owner == Message::Owner::Ring ? copy_out(env, m) : wrap_external(env, m);
         if (buffer == nullptr || napi_set_element(env, list, count, buffer) != napi_ok) {
           failed = true;
           return;
@@ -138,6 +145,59 @@ Status ReceiverWrap::drain(Napi::Env env, std::size_t max, napi_value* out) {
   if (failed) throw Napi::Error::New(env, "out of memory while receiving");
   *out = list;
   return s;
+}
+
+// (max) -> [packed: ArrayBuffer, count, large: ArrayBuffer[]] | status.
+// `packed` starts with `count` u32 lengths, then the small payloads back to back: one
+// ArrayBuffer for the whole batch instead of one per message. A length with
+// kLargeMessage set is the index of a large message's own buffer in `large`.
+Napi::Value ReceiverWrap::PollBatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t max = info[0].As<Napi::Number>().Uint32Value();
+  napi_value large;
+  NAPI_THROW_IF_FAILED(env, napi_create_array(env, &large), Napi::Value());
+  batch_lengths_.clear();
+  batch_bytes_.clear();
+  uint32_t large_count = 0;
+  bool failed = false;
+  bool rang = false;
+  const Status s = consumer_->drain(
+      max ? max : 1,
+      [&](Message& m) noexcept {
+        try {
+          if (m.owner == Message::Owner::Ring) {
+            batch_lengths_.push_back(m.length);
+            batch_bytes_.insert(batch_bytes_.end(), m.data, m.data + m.length);
+            return;
+          }
+          napi_value buffer = wrap_external(env, m);
+          if (buffer == nullptr || napi_set_element(env, large, large_count, buffer) != napi_ok) {
+            failed = true;
+            return;
+          }
+          batch_lengths_.push_back(kLargeMessage | large_count++);
+        } catch (const std::bad_alloc&) {
+          failed = true;
+        }
+      },
+      &rang);
+  if (rang) arena_->attachment.hub->wake(Side::Sender);
+  if (failed) throw Napi::Error::New(env, "out of memory while receiving");
+  if (s != Status::Ok) {
+    if (s == Status::Errored) consumer_->discard_all();
+    return Napi::Number::New(env, static_cast<int>(s));
+  }
+  const size_t header = batch_lengths_.size() * sizeof(uint32_t);
+  void* data;
+  napi_value packed;
+  NAPI_THROW_IF_FAILED(env, napi_create_arraybuffer(env, header + batch_bytes_.size(), &data, &packed), Napi::Value());
+  std::memcpy(data, batch_lengths_.data(), header);
+  if (!batch_bytes_.empty()) std::memcpy(static_cast<uint8_t*>(data) + header, batch_bytes_.data(), batch_bytes_.size());
+  Napi::Array out = Napi::Array::New(env, 3);
+  out.Set(uint32_t{0}, Napi::Value(env, packed));
+  out.Set(uint32_t{1}, Napi::Number::New(env, static_cast<double>(batch_lengths_.size())));
+  out.Set(uint32_t{2}, Napi::Value(env, large));
+  return out;
 }
 
 Napi::Value ReceiverWrap::Poll(const Napi::CallbackInfo& info) {

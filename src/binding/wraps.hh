@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "endpoint.hh"
 #include "hub.hh"
@@ -121,6 +122,7 @@ class ReceiverWrap : public Napi::ObjectWrap<ReceiverWrap> {
 
  private:
   Napi::Value Poll(const Napi::CallbackInfo& info);      // (max) -> ArrayBuffer[] | status
+  Napi::Value PollBatch(const Napi::CallbackInfo& info); // (max) -> [packed, count, large[]] | status
   Napi::Value Discard(const Napi::CallbackInfo& info);   // (n) -> how many messages were dropped
   Napi::Value RecvSync(const Napi::CallbackInfo& info);  // (timeoutMs) -> ArrayBuffer | status
   Napi::Value Arm(const Napi::CallbackInfo& info);       // () -> true if the caller must wait
@@ -131,8 +133,13 @@ class ReceiverWrap : public Napi::ObjectWrap<ReceiverWrap> {
   void SetRefed(const Napi::CallbackInfo& info);
 
   Status drain(Napi::Env env, std::size_t max, napi_value* out);
+  napi_value wrap_external(napi_env env, Message& m);
+
+  static constexpr uint32_t kLargeMessage = 0x80000000u;  // PollBatch: not in `packed`
 
   Arena* arena_;
+  std::vector<uint32_t> batch_lengths_;  // PollBatch scratch, reused
+  std::vector<uint8_t> batch_bytes_;
   std::optional<QueueConsumer> consumer_;
   std::optional<Endpoint> endpoint_;
 };
