@@ -203,8 +203,6 @@ async function receiver(ch: Channel): Promise<void> {
   const one: ArrayBuffer = await rx.recvBatch(10);
   use(one);
   // @ts-expect-error not implemented in this version
-  rx.batches();
-  // @ts-expect-error not implemented in this version
   rx.readable();
   // @ts-expect-error read-only
   rx.pending = 3;
@@ -287,6 +285,15 @@ async function queueMembers(ch: Channel, tx: Sender, rx: Receiver): Promise<void
   for await (const group of rx.readyChunks(3)) {
     const g: ArrayBuffer[] = group;
     use(g);
+  }
+  for await (const batch of rx.batches()) {
+    const n: number = batch.length;
+    const first: Uint8Array | undefined = batch.at(0);
+    for (const view of batch) {
+      const v: Uint8Array = view;
+      use(v);
+    }
+    use(n, first);
   }
   const bytes: Uint8Array = rx.read(10);
   const skipped: number = rx.discard(2);
