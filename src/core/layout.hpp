@@ -1,15 +1,17 @@
 // The shared-memory format of a channel: one SharedArrayBuffer holds a header, the
 // record ring, the slab descriptors and the slab arena.
 //
-//   0        512      640      768      896      1024     1152     1280           4096
-//   +--------+--------+--------+--------+--------+--------+--------+- - - - - - -+
-//   |identity| state  |producer|consumer|data    |space   |pool    | class heads, |
-//   |(init   | flags, | tail,  | head,  |doorbell|doorbell|counters| error area   |
-//   | only)  | roles  | counts | counts |        |        |        |              |
-//   +--------+--------+--------+--------+--------+--------+--------+- - - - - - -+
+//   0        512      640      768      896      1024     1152     1280     1792  3840   4096
+//   +--------+--------+--------+--------+--------+--------+--------+--------+-----+------+
+//   |identity| state  |producer|consumer|data    |space   |pool    | class  |error|prod- |
+//   |(init   | flags, | tail,  | head,  |doorbell|doorbell|counters| heads  |area |ucer  |
+//   | only)  | roles, | counts,| counts |        |        |        |        |     |slots |
+//   |        | mode   | busy   |        |        |        |        |        |     |      |
+//   +--------+--------+--------+--------+--------+--------+--------+--------+-----+------+
 //   4096: ring (ring_bytes, power of two) | slab descriptors | arena (page aligned)
 //
-// Every line written by one side only sits on its own 128-byte range. The identity
+// Every line written by one side only sits on its own 128-byte range (the producer
+// line is shared by all producers once a channel has several: queue.hpp). The identity
 // block is written once by the creating thread; an attaching thread copies it into a
 // native `Layout`, validates it, and never reads it again: everything the shared
 // memory says later is checked against that private copy (DESIGN.md: the shared
@@ -27,7 +29,9 @@
 namespace ringport {
 
 inline constexpr uint32_t kMagic = 0x54525052;  // "RPRT" little-endian
-inline constexpr uint32_t kLayoutVersion = 1;
+// 2: records are committed by their header word and consumed space is zeroed (many
+// producers, record_ring.hpp); producer mode and slots.
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint32_t kMaxSlabClasses = 4;
 inline constexpr std::size_t kHeaderBytes = 4096;
 inline constexpr std::size_t kErrorAreaBytes = 2048;
@@ -57,6 +61,26 @@ namespace role_bits {
 inline constexpr uint32_t kSender = 1u << 0;
 inline constexpr uint32_t kReceiver = 1u << 1;
 }  // namespace role_bits
+
+// StateLine::producer_mode. Only ever moves forward: Single -> Upgrading
+// (-> TakingOver) -> Multi (queue.hpp describes the protocol).
+namespace producer_mode {
+inline constexpr uint32_t kSingle = 0;      // the first producer publishes with plain stores of tail
+inline constexpr uint32_t kUpgrading = 1;   // a second producer asked; waiting for the first to be quiescent
+inline constexpr uint32_t kTakingOver = 2;  // the first producer died mid-send; one producer cleans up after it
+inline constexpr uint32_t kMulti = 3;       // every producer claims with a CAS on tail and commits headers
+}  // namespace producer_mode
+
+// Producer slots: slot 0 belongs to the channel's first producer (role_bits::kSender);
+// ChannelMemory::claim_producer() hands out 1..kMaxProducers-1. A slot word is
+// (generation << 1) | live; a ticket names one tenure of a slot: (generation << 8) | index.
+// Generations are 16 bits, as record headers carry them (record_ring.hpp).
+inline constexpr uint32_t kMaxProducers = 64;
+inline constexpr uint32_t kGenerationMask = 0xffff;
+inline constexpr uint32_t make_ticket(uint32_t index, uint32_t generation) noexcept { return ((generation & kGenerationMask) << 8) | index; }
+inline constexpr uint32_t ticket_index(uint32_t ticket) noexcept { return ticket & 0xff; }
+inline constexpr uint32_t ticket_generation(uint32_t ticket) noexcept { return (ticket >> 8) & kGenerationMask; }
+inline constexpr uint32_t kFirstProducerTicket = make_ticket(0, 1);  // live from initialize() on
 
 // One size class of the slab pool, as the identity block stores it.
 struct SlabClassInfo {
@@ -88,17 +112,22 @@ static_assert(sizeof(IdentityBlock) <= 512);
 // SharedArrayBuffer's data is only 8-byte aligned (16 in practice), so a struct
 // demanding 128 or 512 would be placed misaligned, which is undefined behaviour
 // (UBSan reports it). Nothing in Header needs more than 8-byte alignment.
+// Read by every send; written only by closes, role claims and the one-way mode change.
 struct StateLine {
-  std::atomic<uint32_t> state;  // state_bits
-  std::atomic<uint32_t> roles;  // role_bits claimed so far
-  uint8_t pad[kFalseSharingRange - 8];
+  std::atomic<uint32_t> state;          // state_bits
+  std::atomic<uint32_t> roles;          // role_bits claimed so far
+  std::atomic<uint32_t> producer_mode;  // producer_mode
+  uint8_t pad[kFalseSharingRange - 12];
 };
 
 struct ProducerLine {
-  std::atomic<uint64_t> tail;  // next byte position the producer writes; only the producer stores it
+  // Single mode: the end of what the first producer published; only it stores tail.
+  // Multi mode: the end of what producers claimed (CAS); headers say what is committed.
+  std::atomic<uint64_t> tail;
   std::atomic<uint64_t> messages;
-  std::atomic<uint64_t> bytes;
-  uint8_t pad[kFalseSharingRange - 24];
+  std::atomic<uint64_t> bytes;  // multi mode: includes bytes reserved by sends in progress
+  std::atomic<uint32_t> single_sending;  // 1 while the first producer is inside a single-mode send
+  uint8_t pad[kFalseSharingRange - 28];
 };
 
 struct ConsumerLine {
@@ -150,6 +179,12 @@ struct ErrorArea {
 };
 static_assert(sizeof(ErrorArea) == kErrorAreaBytes);
 
+// Written when producers join and leave; read by the consumer only when a claim is stuck.
+struct ProducerSlots {
+  std::atomic<uint32_t> slot[kMaxProducers];  // (generation << 1) | live
+};
+static_assert(sizeof(ProducerSlots) == 256);
+
 struct Header {
   IdentityBlock identity;
   uint8_t identity_pad[512 - sizeof(IdentityBlock)];
@@ -161,6 +196,7 @@ struct Header {
   PoolCounters pool;
   ClassHead class_heads[kMaxSlabClasses];
   ErrorArea error;
+  ProducerSlots producers;
 };
 
 // Offset table: this is the wire format; a change here is a layout version bump.
@@ -173,6 +209,9 @@ static_assert(offsetof(Header, space_bell) == 1024);
 static_assert(offsetof(Header, pool) == 1152);
 static_assert(offsetof(Header, class_heads) == 1280);
 static_assert(offsetof(Header, error) == 1792);
+static_assert(offsetof(Header, producers) == 3840);
+static_assert(offsetof(Header, state) + offsetof(StateLine, producer_mode) == 520);
+static_assert(offsetof(Header, producer) + offsetof(ProducerLine, single_sending) == 664);
 static_assert(sizeof(Header) <= kHeaderBytes && alignof(Header) == 8);
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 

@@ -9,6 +9,7 @@
 #include <ctime>
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -48,6 +49,40 @@ inline WaitResult futex_wait(std::atomic<uint32_t>* word, uint32_t expected, int
 
 inline void futex_wake_all(std::atomic<uint32_t>* word) noexcept {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+// Asymmetric fences (as folly's asymmetricLightBarrier/asymmetricHeavyBarrier): a
+// store-then-load handshake where one side runs on every send and the other almost
+// never. The frequent side pays a compiler barrier; the rare side calls membarrier(2),
+// which runs a full barrier on every running thread of this process (all threads that
+// share a channel live in it). Where the kernel lacks the private expedited command
+// both sides fall back to a seq_cst fence. The answer is computed once per process, so
+// every caller agrees on it; call it before the first light_barrier() of a thread.
+inline bool asymmetric_barriers() noexcept {
+  static const bool available = [] {
+    const long commands = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    if (commands < 0 || !(commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED)) return false;
+    return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  }();
+  return available;
+}
+
+// `asymmetric` is asymmetric_barriers(), cached by the caller off the hot path.
+inline void light_barrier(bool asymmetric) noexcept {
+  if (asymmetric) {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  } else {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+}
+
+inline void heavy_barrier() noexcept {
+  if (asymmetric_barriers()) {
+    // Cannot fail once the process is registered (asymmetric_barriers() did that).
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+  } else {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
 }
 
 // A deadline on the monotonic clock; a negative timeout means "never".

@@ -1,4 +1,5 @@
-// The queue channel: one producer, one consumer, FIFO, every message delivered once.
+// The queue channel: one or many producers, one consumer, FIFO per producer, every
+// message delivered once.
 //
 // Design:
 // - ChannelMemory is a validated view of one channel's shared memory. Geometry is
@@ -16,6 +17,49 @@
 // - State bits (layout.hpp) are only ever set. The producer sets its close bits after
 //   publishing its last record; the consumer reads state with acquire and re-reads
 //   tail before it reports an end, so nothing committed before a close is lost.
+//
+// Producers (API.md `producers: 'auto'`):
+// - The first producer (role_bits::kSender, ticket kFirstProducerTicket) starts in
+//   single mode: RingProducer's local claims and one release store of tail per send,
+//   its byte count stored, not added. Every other producer first takes a ticket with
+//   ChannelMemory::claim_producer() and sends in multi mode: budget by CAS on
+//   producer.bytes, claim by CAS on tail, commit by its header word (record_ring.hpp).
+//   The consumer reads both formats with one rule, so it never knows the mode.
+// - The upgrade, Single -> Upgrading -> Multi, is one-way. A producer in multi mode
+//   may only claim once the mode is Multi: the first producer's plain stores of tail
+//   and of its counters would otherwise overwrite claims. So the first producer, around
+//   each single-mode send, runs a Dekker handshake against the upgrader:
+//       first producer:  single_sending = 1; light barrier; mode == Single? send : go multi;
+//                        ... single_sending = 0 (release)
+//       upgrader:        mode = Upgrading; heavy barrier; wait until single_sending == 0
+//                        (acquire) or mode == Multi; mode = Multi
+//   The heavy barrier (membarrier) runs a full fence on every thread, so either the
+//   upgrader sees the flag of a send in progress, or that send sees Upgrading and goes
+//   multi without touching tail. The first producer pays two plain stores and a
+//   compiler barrier per send; the mode word shares the line of `state`, which every
+//   send reads anyway. The wait is for at most one send already in progress.
+// - Idle: the flag is 0, so the upgrade completes at once; the first producer notices
+//   the mode at its next send. Gone mid-send (its thread ended inside a send, which a
+//   Node thread cannot do, since termination only stops JavaScript): the flag stays 1,
+//   but its slot is no longer live, so one upgrader moves Upgrading -> TakingOver,
+//   zeroes the free space (the dead send may have written headers past tail), then
+//   sets Multi; the others wait for Multi.
+// - Records the first producer published before the upgrade sit below the tail the
+//   first claim starts from: nothing is lost or doubled, and each producer's records
+//   stay in its order of sends.
+// - Multi mode budget: producer.bytes counts bytes reserved by multi-mode sends (a CAS
+//   that also checks the capacity), so the capacity holds across producers. A send that
+//   reserved but then finds the ring full gives its bytes back; it wakes no one, as the
+//   full ring will wake waiters when the consumer drains it.
+// - A producer that dies between claim and commit: ChannelMemory::producer_gone()
+//   frees its slot, and the consumer turns its claim into an Abandoned record once it
+//   reaches it (record_ring.hpp), crediting its bytes as received so the budget is not
+//   lost. The bound is the slot itself: a claim is abandoned only once its owner's slot
+//   no longer holds the marker's generation, never on a timer, since a producer that
+//   is merely slow (a zero-copy reservation held across JavaScript) must not lose its
+//   record. No timer also means a sleeping consumer needs no timed wake-up:
+//   producer_gone() rings the data bell. A slab leased for such a claim is not
+//   recoverable (its lease is written only at commit) and stays leased.
 #pragma once
 
 #include <atomic>
@@ -23,6 +67,7 @@
 #include <cstring>
 #include <new>
 #include <string_view>
+#include <thread>
 
 #include "doorbell.hpp"
 #include "heap_table.hpp"
@@ -65,6 +110,8 @@ class ChannelMemory {
     const IdentityBlock id = layout.to_identity();
     std::memcpy(&header->identity, &id, sizeof id);
     SlabPool::format(base, layout, *header);
+    // relaxed: the buffer is not shared yet; publishing the handle orders this.
+    header->producers.slot[0].store((ticket_generation(kFirstProducerTicket) << 1) | 1, std::memory_order_relaxed);
     return Status::Ok;
   }
 
@@ -93,6 +140,58 @@ class ChannelMemory {
     // acq_rel: a single winner; nothing else is published through roles.
     const uint32_t before = header_->state.roles.fetch_or(role, std::memory_order_acq_rel);
     return (before & role) ? Status::RoleTaken : Status::Ok;
+  }
+
+  // Takes a producer slot for an additional producer (not the role_bits::kSender one,
+  // which owns slot 0): *ticket names it for QueueProducer and release_producer().
+  // RoleTaken when all kMaxProducers - 1 slots are live.
+  Status claim_producer(uint32_t* ticket) noexcept {
+    for (uint32_t i = 1; i < kMaxProducers; ++i) {
+      std::atomic<uint32_t>& slot = header_->producers.slot[i];
+      // relaxed: the CAS below re-checks.
+      uint32_t word = slot.load(std::memory_order_relaxed);
+      while (!(word & 1)) {
+        const uint32_t generation = ((word >> 1) + 1) & kGenerationMask;
+        // acq_rel: one winner per slot; acquire orders us after the previous tenant's release.
+        if (slot.compare_exchange_weak(word, (generation << 1) | 1, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+          *ticket = make_ticket(i, generation);
+          return Status::Ok;
+        }
+      }
+    }
+    return Status::RoleTaken;
+  }
+
+  // Frees the slot of `ticket` once that producer will never touch the channel again.
+  // Claims it left uncommitted are abandoned by the consumer when it reaches them.
+  // False if the ticket is not live (already released, or never valid): harmless.
+  bool release_producer(uint32_t ticket) noexcept {
+    if (ticket_index(ticket) >= kMaxProducers) return false;
+    uint32_t live = (ticket_generation(ticket) << 1) | 1;
+    // release: pairs with the consumer's acquire in RingConsumer::unblock(); the
+    // producer's writes to a claim it abandons happen before the consumer zeroes it.
+    return header_->producers.slot[ticket_index(ticket)].compare_exchange_strong(live, live & ~1u, std::memory_order_release,
+                                                                                   std::memory_order_relaxed);
+  }
+
+  // The producer of `ticket` died or was collected, perhaps between a claim and its
+  // commit: frees its slot and wakes the consumer to unblock what it left.
+  bool producer_gone(uint32_t ticket) noexcept {
+    const bool released = release_producer(ticket);
+    Doorbell(header_->data_bell).ring();
+    return released;
+  }
+
+  bool producer_live(uint32_t ticket) const noexcept {
+    if (ticket_index(ticket) >= kMaxProducers) return false;
+    // acquire: pairs with release_producer(); what that producer did comes before.
+    return header_->producers.slot[ticket_index(ticket)].load(std::memory_order_acquire) == ((ticket_generation(ticket) << 1) | 1);
+  }
+
+  // producer_mode::*; changes only forward.
+  uint32_t producer_mode_approx() const noexcept {
+    // relaxed: an observation for tests and stats.
+    return header_->state.producer_mode.load(std::memory_order_relaxed);
   }
 
   uint32_t state() const noexcept {
@@ -157,26 +256,91 @@ class ChannelMemory {
   Header* header_ = nullptr;
 };
 
-// The producing end. One per channel; lives in the producer's thread.
+// A producing end. Lives in its producer's thread; not thread-safe.
 class QueueProducer {
  public:
-  QueueProducer(ChannelMemory& memory, HeapTable& heap) noexcept
+  // The channel's first producer (the one that claimed role_bits::kSender): single
+  // mode until another producer joins.
+  QueueProducer(ChannelMemory& memory, HeapTable& heap) noexcept : QueueProducer(memory, heap, kFirstProducerTicket, false) {}
+
+  // An additional producer, with a ticket from ChannelMemory::claim_producer(). Asks
+  // for the upgrade to multi mode; sends complete it.
+  QueueProducer(ChannelMemory& memory, HeapTable& heap, uint32_t ticket) noexcept : QueueProducer(memory, heap, ticket, true) {
+    uint32_t mode = producer_mode::kSingle;
+    // acq_rel: one request wins; the mode word publishes nothing else.
+    mode_word().compare_exchange_strong(mode, producer_mode::kUpgrading, std::memory_order_acq_rel, std::memory_order_relaxed);
+  }
+
+  // Copies `len` bytes into the channel. Never waits, except once, during the upgrade
+  // to multi mode, for a send of the first producer already in progress.
+  // Ok · Full · Closed · Disconnected · TooLarge · Corrupt.
+  // `*rang` is set when a sleeping consumer was flagged and must be woken.
+  Status try_send(const uint8_t* data, uint32_t len, bool* rang) noexcept {
+    *rang = false;
+    Status s;
+    if (!multi_ && enter_single()) {
+      s = send_single(data, len);
+      // release: pairs with the upgrader's acquire; our stores of tail and counters
+      // come before any claim of a producer in multi mode.
+      line().single_sending.store(0, std::memory_order_release);
+    } else {
+      s = send_multi(data, len);
+    }
+    if (s == Status::Ok) *rang = data_bell_.ring_if_sleeping();
+    return s;
+  }
+
+  // Whether a message of `len` bytes would be accepted now (Ok/Full/...).
+  Status poll_room(uint32_t len) noexcept {
+    if (Status s = check_open(); s != Status::Ok) return s;
+    const bool inline_payload = len <= memory_.layout().inline_max;
+    if (!multi_ && mode_word().load(std::memory_order_relaxed) == producer_mode::kSingle) {  // relaxed: a hint
+      return check_room(inline_payload ? len : sizeof(SlabRef), len);
+    }
+    if (Status s = check_budget(len, false); s != Status::Ok) return s;
+    return claimer_.has_room(inline_payload ? RecordType::Inline : RecordType::Slab, len);
+  }
+
+  Doorbell space_bell() noexcept { return Doorbell(memory_.header().space_bell); }
+  ChannelMemory& memory() noexcept { return memory_; }
+  uint32_t ticket() const noexcept { return ticket_; }
+
+ private:
+  QueueProducer(ChannelMemory& memory, HeapTable& heap, uint32_t ticket, bool multi) noexcept
       : memory_(memory),
         heap_(heap),
         ring_(memory.ring(), memory.layout().ring_bytes, memory.header().producer, memory.header().consumer),
+        claimer_(memory.ring(), memory.layout().ring_bytes, memory.header().producer, memory.header().consumer, ticket),
         pool_(memory.base(), memory.layout(), memory.header()),
-        data_bell_(memory.header().data_bell) {
-    // relaxed: only this producer writes these; see RingProducer's constructor.
+        data_bell_(memory.header().data_bell),
+        ticket_(ticket),
+        multi_(multi),
+        asymmetric_(asymmetric_barriers()) {
+    // relaxed: in single mode only this producer writes these; see RingProducer's constructor.
     messages_ = memory.header().producer.messages.load(std::memory_order_relaxed);
     bytes_ = memory.header().producer.bytes.load(std::memory_order_relaxed);
     cached_received_bytes_ = bytes_;
   }
 
-  // Copies `len` bytes into the channel. Never waits.
-  // Ok · Full · Closed · Disconnected · TooLarge · Corrupt.
-  // `*rang` is set when a sleeping consumer was flagged and must be woken.
-  Status try_send(const uint8_t* data, uint32_t len, bool* rang) noexcept {
-    *rang = false;
+  ProducerLine& line() const noexcept { return memory_.header().producer; }
+  std::atomic<uint32_t>& mode_word() const noexcept { return memory_.header().state.producer_mode; }
+
+  // The first producer's side of the handshake. True: single mode, and the caller must
+  // clear single_sending after the send. False: multi mode from now on.
+  bool enter_single() noexcept {
+    // relaxed + the light barrier: the barrier, with the upgrader's heavy one, orders
+    // this store before our load of the mode (queue.hpp's Design).
+    line().single_sending.store(1, std::memory_order_relaxed);
+    light_barrier(asymmetric_);
+    // relaxed: the handshake above orders it; nothing is read through the mode.
+    if (mode_word().load(std::memory_order_relaxed) == producer_mode::kSingle) return true;
+    // release: as in try_send(); our last single-mode stores come first.
+    line().single_sending.store(0, std::memory_order_release);
+    multi_ = true;
+    return false;
+  }
+
+  Status send_single(const uint8_t* data, uint32_t len) noexcept {
     if (Status s = check_open(); s != Status::Ok) return s;
     if (len > memory_.layout().max_message_size) return Status::TooLarge;
     const bool inline_payload = len <= memory_.layout().inline_max;
@@ -190,20 +354,25 @@ class QueueProducer {
     }
     account(len);
     ring_.publish();
-    *rang = data_bell_.ring_if_sleeping();
     return Status::Ok;
   }
 
-  // Whether a message of `len` bytes would be accepted now (Ok/Full/...).
-  Status poll_room(uint32_t len) noexcept {
+  Status send_multi(const uint8_t* data, uint32_t len) noexcept {
     if (Status s = check_open(); s != Status::Ok) return s;
-    return check_room(len <= memory_.layout().inline_max ? len : sizeof(SlabRef), len);
+    if (len > memory_.layout().max_message_size) return Status::TooLarge;
+    if (Status s = await_multi(); s != Status::Ok) return s;
+    if (Status s = check_budget(len, true); s != Status::Ok) return s;
+    const Status s = len <= memory_.layout().inline_max ? claim_inline(data, len) : claim_outside_ring(data, len);
+    if (s != Status::Ok) {
+      // relaxed: a counter; see check_budget().
+      line().bytes.fetch_sub(len, std::memory_order_relaxed);
+      return s;
+    }
+    // relaxed: a statistic.
+    line().messages.fetch_add(1, std::memory_order_relaxed);
+    return Status::Ok;
   }
 
-  Doorbell space_bell() noexcept { return Doorbell(memory_.header().space_bell); }
-  ChannelMemory& memory() noexcept { return memory_; }
-
- private:
   Status check_open() const noexcept {
     const uint32_t st = memory_.state();
     if (st & (state_bits::kSenderClosed | state_bits::kSenderErrored | state_bits::kSenderGone)) return Status::Closed;
@@ -211,6 +380,7 @@ class QueueProducer {
     return Status::Ok;
   }
 
+  // Single mode: buffered bytes against the capacity, then room in the ring.
   Status check_room(uint32_t ring_payload, uint32_t len) noexcept {
     const uint64_t capacity = memory_.layout().capacity;
     if (bytes_ != cached_received_bytes_ && bytes_ - cached_received_bytes_ + len > capacity) {
@@ -223,8 +393,128 @@ class QueueProducer {
     return ring_.has_room(ring_payload);
   }
 
-  // Writes the payload to a slab, or a heap block when no slab is free, and claims
-  // the descriptor record. Room was checked, so the claim cannot fail.
+  // Waits until the mode is Multi: at most for one single-mode send in progress.
+  Status await_multi() noexcept {
+    std::atomic<uint32_t>& mode = mode_word();
+    // acquire: pairs with the release that set Multi; a taker-over's zeroing of the
+    // free space comes before our claims.
+    if (mode.load(std::memory_order_acquire) == producer_mode::kMulti) return Status::Ok;
+    // The upgrader's half of the handshake: Upgrading was stored (our constructor, or
+    // another producer's) before this barrier, so a single-mode send that has not
+    // raised its flag by now will see it.
+    heavy_barrier();
+    for (uint32_t spins = 0;; ++spins) {
+      uint32_t m = mode.load(std::memory_order_acquire);  // acquire: as above
+      if (m == producer_mode::kMulti) return Status::Ok;
+      if (m == producer_mode::kUpgrading) {
+        // acquire: pairs with the first producer's release of its flag; its last tail
+        // and counter stores happen before our claims.
+        if (line().single_sending.load(std::memory_order_acquire) == 0) {
+          // release: pairs with the acquire loads of the mode above.
+          mode.compare_exchange_strong(m, producer_mode::kMulti, std::memory_order_release, std::memory_order_relaxed);
+          continue;
+        }
+        if (!memory_.producer_live(kFirstProducerTicket) &&
+            mode.compare_exchange_strong(m, producer_mode::kTakingOver, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+          return take_over();
+        }
+      } else if (m != producer_mode::kTakingOver) {
+        return Status::Corrupt;
+      }
+      if (spins % 64 == 63) {
+        std::this_thread::yield();
+      } else {
+        cpu_relax();
+      }
+    }
+  }
+
+  // The first producer died inside a single-mode send; we alone hold TakingOver. What
+  // it wrote past tail is not published: zero the free space, then let claims begin.
+  Status take_over() noexcept {
+    const uint64_t bytes = memory_.layout().ring_bytes;
+    // acquire: pairs with the consumer's release of head; the space up to it is consumed.
+    const uint64_t head = memory_.header().consumer.head.load(std::memory_order_acquire);
+    // relaxed: no producer moves tail now (the first is dead, the others wait for Multi).
+    const uint64_t tail = line().tail.load(std::memory_order_relaxed);
+    if (head > tail || tail - head > bytes || tail % kRecordAlign != 0) return Status::Corrupt;
+    const uint64_t from = tail & (bytes - 1), n = bytes - (tail - head);
+    const uint64_t first = n < bytes - from ? n : bytes - from;
+    std::memset(memory_.ring() + from, 0, first);
+    std::memset(memory_.ring(), 0, n - first);
+    // release: pairs with await_multi()'s acquire; the zeroing comes before any claim.
+    mode_word().store(producer_mode::kMulti, std::memory_order_release);
+    return Status::Ok;
+  }
+
+  // Multi mode: reserves `len` bytes of the capacity (if `reserve`), or only checks.
+  Status check_budget(uint32_t len, bool reserve) noexcept {
+    const uint64_t capacity = memory_.layout().capacity;
+    std::atomic<uint64_t>& sent = line().bytes;
+    // relaxed: the byte budget orders no memory; ring room is checked against head.
+    uint64_t s = sent.load(std::memory_order_relaxed);
+    for (;;) {
+      if (s != cached_received_bytes_ && s - cached_received_bytes_ + len > capacity) {
+        // acquire: pairs with the consumer's release of its byte count.
+        const uint64_t received = memory_.header().consumer.bytes.load(std::memory_order_acquire);
+        if (received > s) {
+          const uint64_t fresh = sent.load(std::memory_order_relaxed);  // relaxed: as above
+          if (received > fresh) return Status::Corrupt;
+          s = fresh;
+          continue;
+        }
+        cached_received_bytes_ = received;
+        if (s != received && s - received + len > capacity) return Status::Full;
+      }
+      // relaxed: as above; the CAS only keeps concurrent reservations from both fitting.
+      if (!reserve || sent.compare_exchange_weak(s, s + len, std::memory_order_relaxed, std::memory_order_relaxed)) return Status::Ok;
+    }
+  }
+
+  Status claim_inline(const uint8_t* data, uint32_t len) noexcept {
+    uint8_t* at;
+    uint64_t offset;
+    if (Status s = claimer_.claim(RecordType::Inline, len, &at, &offset); s != Status::Ok) return s;
+    if (len) std::memcpy(at, data, len);
+    claimer_.commit(offset, RecordType::Inline, len);
+    return Status::Ok;
+  }
+
+  // The payload goes to a slab or a heap block first, then the descriptor is claimed;
+  // if the ring is full the slab or block is given back.
+  Status claim_outside_ring(const uint8_t* data, uint32_t len) noexcept {
+    uint32_t cls;
+    Lease lease;
+    uint8_t* at;
+    uint64_t offset;
+    if (pool_.class_for(len, &cls) && pool_.acquire(cls, &lease) == Status::Ok) {
+      std::memcpy(pool_.data(lease), data, len);
+      if (Status s = claimer_.claim(RecordType::Slab, len, &at, &offset); s != Status::Ok) {
+        pool_.release(lease);
+        return s;
+      }
+      const SlabRef ref{lease.cls, lease.index, lease.generation, len};
+      std::memcpy(at, &ref, sizeof ref);
+      claimer_.commit(offset, RecordType::Slab, sizeof ref);
+      return Status::Ok;
+    }
+    HeapBlock block = heap_.allocate(len);
+    if (!block.data) return Status::Full;
+    std::memcpy(block.data.get(), data, len);
+    if (Status s = claimer_.claim(RecordType::Heap, len, &at, &offset); s != Status::Ok) {
+      heap_.recycle(std::move(block));
+      return s;
+    }
+    const HeapRef ref{heap_.put(std::move(block)), len, 0};
+    // relaxed: a statistic.
+    memory_.header().pool.fallbacks.fetch_add(1, std::memory_order_relaxed);
+    std::memcpy(at, &ref, sizeof ref);
+    claimer_.commit(offset, RecordType::Heap, sizeof ref);
+    return Status::Ok;
+  }
+
+  // Single mode: writes the payload to a slab, or a heap block when no slab is free,
+  // and claims the descriptor record. Room was checked, so the claim cannot fail.
   Status write_outside_ring(const uint8_t* data, uint32_t len, uint8_t** at) noexcept {
     uint32_t cls;
     Lease lease;
@@ -255,17 +545,21 @@ class QueueProducer {
     bytes_ += len;
     // relaxed: counters; the consumer never orders memory through them. `bytes` is
     // compared against the consumer's count, which only ever trails it.
-    memory_.header().producer.messages.store(messages_, std::memory_order_relaxed);
-    memory_.header().producer.bytes.store(bytes_, std::memory_order_relaxed);
+    line().messages.store(messages_, std::memory_order_relaxed);
+    line().bytes.store(bytes_, std::memory_order_relaxed);
   }
 
   ChannelMemory& memory_;
   HeapTable& heap_;
-  RingProducer ring_;
+  RingProducer ring_;    // single mode
+  RingClaimer claimer_;  // multi mode
   SlabPool pool_;
   Doorbell data_bell_;
-  uint64_t messages_ = 0;
-  uint64_t bytes_ = 0;
+  const uint32_t ticket_;
+  bool multi_;  // this producer has seen multi mode (or is an additional producer)
+  const bool asymmetric_;
+  uint64_t messages_ = 0;  // single mode
+  uint64_t bytes_ = 0;     // single mode
   uint64_t cached_received_bytes_ = 0;
 };
 
@@ -285,7 +579,8 @@ class QueueConsumer {
   QueueConsumer(ChannelMemory& memory, HeapTable& heap) noexcept
       : memory_(memory),
         heap_(heap),
-        ring_(memory.ring(), memory.layout().ring_bytes, memory.header().producer, memory.header().consumer),
+        ring_(memory.ring(), memory.layout().ring_bytes, memory.header().producer, memory.header().consumer,
+              &memory.header().producers),
         pool_(memory.base(), memory.layout(), memory.header()),
         space_bell_(memory.header().space_bell) {
     // relaxed: only this consumer writes these.
@@ -316,6 +611,7 @@ class QueueConsumer {
       finish(rang);
       return Status::Ok;
     }
+    if (skipped_) finish(rang);  // abandoned records only: still give back their space and bytes
     if (s != Status::Empty) return s;
     // Nothing now: has the stream ended? Re-read tail after the state, as the
     // producer publishes before it sets a close bit.
@@ -355,7 +651,15 @@ class QueueConsumer {
  private:
   Status next(Message* m) noexcept {
     RecordView r;
-    if (Status s = ring_.peek(&r); s != Status::Ok) return s;
+    for (;;) {
+      if (Status s = ring_.peek(&r); s != Status::Ok) return s;
+      if (r.type != RecordType::Abandoned) break;
+      // Its producer reserved these bytes and will never send them: count them as
+      // received so that the budget gets them back (and bytes_sent == bytes_received).
+      ring_.consume();
+      bytes_ += r.length;
+      skipped_ = true;
+    }
     if (Status s = decode(r, m); s != Status::Ok) return s;
     ring_.consume();
     ++messages_;
@@ -398,6 +702,7 @@ class QueueConsumer {
   }
 
   void finish(bool* rang) noexcept {
+    skipped_ = false;
     auto& line = memory_.header().consumer;
     // relaxed: statistics, ordered before head's release store below, which is
     // what the producer's acquire pairs with.
@@ -414,6 +719,7 @@ class QueueConsumer {
   Doorbell space_bell_;
   uint64_t messages_ = 0;
   uint64_t bytes_ = 0;
+  bool skipped_ = false;  // abandoned records consumed since the last finish()
 };
 
 }  // namespace ringport

@@ -1,24 +1,43 @@
-// RecordRing: a single-producer single-consumer ring of variable-length records over
-// caller-provided memory, in the style of Agrona's ring buffers.
+// RecordRing: a ring of variable-length records over caller-provided memory, in the
+// style of Agrona's ring buffers: one consumer, and either one producer (RingProducer)
+// or many (RingClaimer).
 //
 // Design:
 // - Positions are monotonic 64-bit byte counters; `position & (bytes - 1)` is the
-//   offset. The producer alone stores `tail`, the consumer alone stores `head`, each
-//   on its own 128-byte line. Neither ever moves backwards, so `tail - head` is the
-//   number of bytes in use, and the full ring is usable (no spare slot).
-// - A record is an 8-byte header {payload length, type} followed by the payload,
-//   padded to 8 bytes. A record never wraps: when it does not fit before the end of
-//   the ring, a padding record fills the rest and the record starts at offset 0.
-// - claim -> write -> publish: claim() reserves room past the last claimed position
-//   and returns where to write; publish() makes every claimed record visible with one
-//   release store of `tail`. Many claims may share one publish.
+//   offset. Producers store `tail`, the consumer alone stores `head`, each on its own
+//   128-byte line. Neither ever moves backwards, so `tail - head` is the number of
+//   bytes in use, and the full ring is usable (no spare slot).
+// - A record is an 8-byte header word {u32 length, u32 tag} followed by the payload,
+//   padded to 8 bytes. tag = type byte | owner << 8, owner = (generation << 8) | producer
+//   slot (layout.hpp). A record never wraps: when it does not fit before the end of the
+//   ring, a padding record fills the rest and the record starts at offset 0.
+// - One producer (RingProducer): claim -> write -> publish. claim() writes headers
+//   past `tail`; publish() makes every claimed record visible with one release store
+//   of `tail`. Many claims may share one publish.
+// - Many producers (RingClaimer), as Agrona's ManyToOneRingBuffer: a producer claims
+//   [tail, tail + size) with a CAS on `tail`, stores a claim marker (its type with
+//   kClaimedBit, the length, its owner) right away, writes the payload, and commits by
+//   storing the final header word with release. `tail` then only bounds what was
+//   claimed; a header word says what is committed.
+// - The consumer reads records in [head, tail) in order, each once its header word is
+//   committed (acquire). A lone producer's headers are always committed below tail, so
+//   one consumer reads both. The consumer zeroes every byte it consumes before it
+//   releases it with `head`, and the ring starts zeroed: a header word in free space is
+//   always 0, so stale bytes from an earlier lap never look committed.
+// - Unblock (Aeron's LogBufferUnblocker, made safe by producer slots): a claim marker
+//   at the head whose owner's slot is no longer live under the marker's generation
+//   belongs to a producer that was released or declared gone and will never commit.
+//   The consumer CASes the marker into an Abandoned record and moves on. A claim whose
+//   marker is not written yet (a zero word below tail) cannot be attributed and stays
+//   pending: the CAS and the marker store are a few instructions inside one native call.
 // - Each side caches the other's position and re-reads it only when the cached value
-//   says the ring is full (producer) or empty (consumer).
+//   says the ring is full (producers) or empty (consumer).
 // - The memory is untrusted (DESIGN.md): every position and header read from it is
 //   checked against the ring's size before use; anything impossible is Corrupt.
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -27,16 +46,44 @@
 
 namespace ringport {
 
-enum class RecordType : uint32_t { Padding = 1, Inline = 2, Slab = 3, Heap = 4 };
+// Abandoned: a claim whose producer will never commit it, turned into a record the
+// consumer skips; `length` is the message's byte count, the byte of the tag above the
+// type names the type it was claimed as.
+enum class RecordType : uint32_t { Padding = 1, Inline = 2, Slab = 3, Heap = 4, Abandoned = 5 };
 
 struct RecordHeader {
   uint32_t length;  // payload bytes, excluding this header and the padding
-  uint32_t type;    // RecordType
+  uint32_t type;    // the tag: RecordType | owner << 8
 };
 static_assert(sizeof(RecordHeader) == 8);
+static_assert(std::endian::native == std::endian::little, "a header word is read as {length, tag}");
 
 inline constexpr uint64_t kRecordAlign = 8;
 inline constexpr uint64_t record_size(uint64_t payload) noexcept { return align_up(sizeof(RecordHeader) + payload, kRecordAlign); }
+
+// The type byte of a claim marker: the type being claimed, plus this bit.
+inline constexpr uint32_t kClaimedBit = 0x80;
+// Slab and Heap records carry a 16-byte descriptor (queue.hpp). A claim marker or an
+// abandoned record holds the message's byte count instead, so that the consumer can
+// give an abandoned message's bytes back to the budget.
+inline constexpr uint32_t kDescriptorBytes = 16;
+
+inline constexpr bool is_message_type(uint32_t type) noexcept {
+  return type >= static_cast<uint32_t>(RecordType::Inline) && type <= static_cast<uint32_t>(RecordType::Heap);
+}
+// Ring payload bytes of a claimed or abandoned record of `type` for a `length`-byte message.
+inline constexpr uint64_t claimed_payload(uint32_t type, uint32_t length) noexcept {
+  return type == static_cast<uint32_t>(RecordType::Inline) ? length : kDescriptorBytes;
+}
+inline constexpr uint64_t header_word(uint32_t length, uint32_t tag) noexcept { return (uint64_t{tag} << 32) | length; }
+
+// The header word at `offset` (8-byte aligned) of a ring, for atomic access. Plain
+// writes of it happen only where no other thread can look: a lone producer's claims
+// past `tail`, the consumer's zeroing of consumed space.
+inline std::atomic_ref<uint64_t> header_at(uint8_t* ring, uint64_t offset) noexcept {
+  static_assert(std::atomic_ref<uint64_t>::required_alignment == 8 && std::atomic_ref<uint64_t>::is_always_lock_free);
+  return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(ring + offset));
+}
 
 // The producer half. Lives in the producer's thread; not thread-safe.
 class RingProducer {
@@ -118,8 +165,110 @@ class RingProducer {
   uint64_t cached_head_;  // consumer's head as last read
 };
 
+// One of many producers. Each producer thread has its own; any number may claim at
+// once, and a RingProducer must no longer publish (queue.hpp hands the ring over).
+class RingClaimer {
+ public:
+  // `owner`: the producer's ticket (layout.hpp), carried in its claim markers.
+  RingClaimer(uint8_t* ring, uint64_t ring_bytes, ProducerLine& producer, ConsumerLine& consumer, uint32_t owner) noexcept
+      : ring_(ring), bytes_(ring_bytes), mask_(ring_bytes - 1), owner_(owner << 8), producer_(producer), consumer_(consumer) {
+    // relaxed: a hint, validated against tail before use.
+    cached_head_ = consumer_.head.load(std::memory_order_relaxed);
+  }
+
+  // Claims a record for a `length`-byte message of `type` (Inline: the payload;
+  // Slab/Heap: a descriptor) and marks it claimed. On Ok, write the payload at `*out`
+  // and call commit(*offset, ...). Full · TooLarge (as RingProducer::claim) · Corrupt.
+  Status claim(RecordType type, uint32_t length, uint8_t** out, uint64_t* offset) noexcept {
+    const uint64_t size = record_size(claimed_payload(static_cast<uint32_t>(type), length));
+    if (size > bytes_) return Status::TooLarge;
+    // relaxed: the CAS below validates it; head, not tail, orders our writes.
+    uint64_t t = producer_.tail.load(std::memory_order_relaxed);
+    Span span;
+    for (;;) {
+      if (Status s = find_room(size, &t, &span); s != Status::Ok) return s;
+      // relaxed: claiming orders no memory. Our writes to the span come after the
+      // consumer released it through head (find_room's acquire); other producers'
+      // records are committed through their own header words, not through tail.
+      if (producer_.tail.compare_exchange_weak(t, t + span.need, std::memory_order_relaxed, std::memory_order_relaxed)) break;
+    }
+    uint64_t at = span.offset;
+    if (size > span.to_end) {
+      // release: pairs with the consumer's acquire of the header; it zeroes this
+      // space later, which must come after our store.
+      header_at(ring_, at).store(header_word(static_cast<uint32_t>(span.to_end - sizeof(RecordHeader)),
+                                             static_cast<uint32_t>(RecordType::Padding) | owner_),
+                                 std::memory_order_release);
+      at = 0;
+    }
+    // relaxed: the marker only tells an unblocking consumer whose claim this is; it
+    // reads nothing else of ours unless it sees commit()'s release store.
+    header_at(ring_, at).store(header_word(length, static_cast<uint32_t>(type) | kClaimedBit | owner_), std::memory_order_relaxed);
+    *offset = at;
+    *out = ring_ + at + sizeof(RecordHeader);
+    return Status::Ok;
+  }
+
+  // Publishes the record claimed at `offset`: `payload` ring bytes of `type`.
+  void commit(uint64_t offset, RecordType type, uint32_t payload) noexcept {
+    // release: pairs with the consumer's acquire load of the header word; the payload
+    // written before it is visible once the consumer sees the committed header.
+    header_at(ring_, offset).store(header_word(payload, static_cast<uint32_t>(type) | owner_), std::memory_order_release);
+  }
+
+  // Whether a claim for a `length`-byte message of `type` would fit now (a hint:
+  // other producers may take the room first).
+  Status has_room(RecordType type, uint32_t length) noexcept {
+    const uint64_t size = record_size(claimed_payload(static_cast<uint32_t>(type), length));
+    if (size > bytes_) return Status::TooLarge;
+    // relaxed: a hint, validated by find_room.
+    uint64_t t = producer_.tail.load(std::memory_order_relaxed);
+    Span span;
+    return find_room(size, &t, &span);
+  }
+
+ private:
+  // Where a record of `size` bytes claimed at position t goes: `need` bytes from t,
+  // a padding record first when it does not fit before the end.
+  struct Span {
+    uint64_t offset, to_end, need;
+  };
+  Span span_at(uint64_t t, uint64_t size) const noexcept {
+    const uint64_t offset = t & mask_, to_end = bytes_ - offset;
+    return Span{offset, to_end, size <= to_end ? size : to_end + size};
+  }
+
+  // Ok with *span for a claim at *t (re-read when the cached head says full).
+  Status find_room(uint64_t size, uint64_t* t, Span* span) noexcept {
+    if (*t % kRecordAlign != 0) return Status::Corrupt;
+    *span = span_at(*t, size);
+    if (span->need > bytes_) return Status::TooLarge;  // Full would never clear here
+    if (cached_head_ <= *t && *t + span->need - cached_head_ <= bytes_) return Status::Ok;
+    // acquire: pairs with the consumer's release store of head; its reads and its
+    // zeroing of the space we are about to write happened before.
+    const uint64_t head = consumer_.head.load(std::memory_order_acquire);
+    // relaxed: re-read after head, a valid tail is never behind it (the consumer read
+    // a tail at least as far before it released head).
+    *t = producer_.tail.load(std::memory_order_relaxed);
+    if (head % kRecordAlign != 0 || *t % kRecordAlign != 0 || head > *t || *t - head > bytes_) return Status::Corrupt;
+    cached_head_ = head;
+    *span = span_at(*t, size);
+    if (span->need > bytes_) return Status::TooLarge;
+    return *t + span->need - head <= bytes_ ? Status::Ok : Status::Full;
+  }
+
+  uint8_t* const ring_;
+  const uint64_t bytes_;
+  const uint64_t mask_;
+  const uint32_t owner_;  // ticket << 8: the tag bits above the type byte
+  ProducerLine& producer_;
+  ConsumerLine& consumer_;
+  uint64_t cached_head_;
+};
+
 // A record as the consumer sees it; `payload` points into the ring and is valid until
-// the consumer publishes past it.
+// the consumer publishes past it. An Abandoned record has no payload; `length` is the
+// byte count of the message it was claimed for.
 struct RecordView {
   RecordType type;
   uint32_t length;
@@ -129,8 +278,11 @@ struct RecordView {
 // The consumer half. Lives in the consumer's thread; not thread-safe.
 class RingConsumer {
  public:
-  RingConsumer(uint8_t* ring, uint64_t ring_bytes, ProducerLine& producer, ConsumerLine& consumer) noexcept
-      : ring_(ring), bytes_(ring_bytes), mask_(ring_bytes - 1), producer_(producer), consumer_(consumer) {
+  // `slots`: the channel's producer slots, to unblock claims of producers that are
+  // gone; null for a ring that only one producer ever writes.
+  RingConsumer(uint8_t* ring, uint64_t ring_bytes, ProducerLine& producer, ConsumerLine& consumer,
+               const ProducerSlots* slots = nullptr) noexcept
+      : ring_(ring), bytes_(ring_bytes), mask_(ring_bytes - 1), producer_(producer), consumer_(consumer), slots_(slots) {
     // relaxed: as in RingProducer; validated on first use by peek().
     uint64_t h = consumer_.head.load(std::memory_order_relaxed);
     read_ = published_ = (h % kRecordAlign == 0) ? h : 0;
@@ -138,11 +290,13 @@ class RingConsumer {
   }
 
   // Looks at the next record without consuming it, skipping padding.
-  // Ok: *out is the record; call consume() before the next peek(). Empty or Corrupt.
+  // Ok: *out is the record; call consume() before the next peek(). Empty (nothing,
+  // or the next record is claimed but not committed yet) or Corrupt.
   Status peek(RecordView* out) noexcept {
     for (;;) {
       if (read_ == cached_tail_) {
-        // acquire: pairs with publish()'s release store; makes the records visible.
+        // acquire: pairs with publish()'s release store; makes a lone producer's
+        // records visible. (Many producers commit through header words instead.)
         const uint64_t tail = producer_.tail.load(std::memory_order_acquire);
         if (tail < read_ || tail - read_ > bytes_ || tail % kRecordAlign != 0) return Status::Corrupt;
         cached_tail_ = tail;
@@ -151,19 +305,27 @@ class RingConsumer {
       const uint64_t available = cached_tail_ - read_;
       const uint64_t offset = read_ & mask_;
       const uint64_t to_end = bytes_ - offset;
-      RecordHeader h;
-      std::memcpy(&h, ring_ + offset, sizeof h);
-      const uint64_t size = record_size(h.length);
-      if (h.type == static_cast<uint32_t>(RecordType::Padding)) {
+      // acquire: pairs with RingClaimer::commit()'s release store; the payload written
+      // before it is visible.
+      const uint64_t word = header_at(ring_, offset).load(std::memory_order_acquire);
+      const uint32_t length = static_cast<uint32_t>(word);
+      const uint32_t type = static_cast<uint32_t>(word >> 32) & 0xff;
+      if (is_message_type(type)) {  // the common case first
+        const uint64_t size = record_size(length);
+        if (size > to_end || size > available) return Status::Corrupt;
+        *out = RecordView{static_cast<RecordType>(type), length, ring_ + offset + sizeof(RecordHeader)};
+        pending_ = size;
+        return Status::Ok;
+      }
+      if (type == static_cast<uint32_t>(RecordType::Padding)) {
+        const uint64_t size = record_size(length);
         if (size != to_end || size > available) return Status::Corrupt;
         read_ += size;
         continue;
       }
-      if (size > to_end || size > available) return Status::Corrupt;
-      if (h.type < static_cast<uint32_t>(RecordType::Inline) || h.type > static_cast<uint32_t>(RecordType::Heap)) return Status::Corrupt;
-      *out = RecordView{static_cast<RecordType>(h.type), h.length, ring_ + offset + sizeof(RecordHeader)};
-      pending_ = size;
-      return Status::Ok;
+      if (Status s = peek_unusual(offset, word, to_end < available ? to_end : available, out); s != Status::Ok) return s;
+      if (out->type == RecordType::Abandoned) return Status::Ok;
+      // unblocked (or committed meanwhile): read it again
     }
   }
 
@@ -173,25 +335,70 @@ class RingConsumer {
     pending_ = 0;
   }
 
-  // Returns consumed space to the producer. Returns true if anything was released.
+  // Zeroes consumed space and returns it to the producers. True if anything was released.
   bool publish() noexcept {
     if (read_ == published_) return false;
+    zero(published_, read_ - published_);
     published_ = read_;
-    // release: pairs with the producer's acquire load of head; our reads of the
-    // consumed records happen before it may overwrite them.
+    // release: pairs with the producers' acquire load of head; our reads of the
+    // consumed records, and the zeroing, happen before they may overwrite them.
     consumer_.head.store(published_, std::memory_order_release);
     return true;
   }
 
  private:
+  // The header `word` at `offset` is neither a message nor padding: 0 (claimed, no
+  // marker yet: Empty), an Abandoned record (Ok, *out), or a claim marker. A marker
+  // whose owner's slot is no longer live under its generation is turned into an
+  // Abandoned record (Ok with *out untouched: peek again); while the owner may still
+  // commit it, Empty. Corrupt if it is none of these within `room` bytes.
+  [[gnu::cold, gnu::noinline]] Status peek_unusual(uint64_t offset, uint64_t word, uint64_t room, RecordView* out) noexcept {
+    if (word == 0) return Status::Empty;
+    const uint32_t length = static_cast<uint32_t>(word);
+    const uint32_t tag = static_cast<uint32_t>(word >> 32);
+    const uint32_t claimed_as = (tag >> 8) & 0xff;
+    if ((tag & 0xff) == static_cast<uint32_t>(RecordType::Abandoned)) {
+      if (!is_message_type(claimed_as)) return Status::Corrupt;
+      const uint64_t size = record_size(claimed_payload(claimed_as, length));
+      if (size > room) return Status::Corrupt;
+      *out = RecordView{RecordType::Abandoned, length, nullptr};
+      pending_ = size;
+      return Status::Ok;
+    }
+    if (!(tag & kClaimedBit)) return Status::Corrupt;
+    const uint32_t type = tag & 0xff & ~kClaimedBit;
+    const uint32_t owner = tag >> 8;  // a ticket
+    if (!is_message_type(type) || record_size(claimed_payload(type, length)) > room) return Status::Corrupt;
+    if (ticket_index(owner) >= kMaxProducers) return Status::Corrupt;
+    if (slots_ == nullptr) return Status::Empty;
+    // acquire: pairs with the release in ChannelMemory::release_producer(); the owner's
+    // writes to this record happened before, so zeroing it later does not race them.
+    const uint32_t slot = slots_->slot[ticket_index(owner)].load(std::memory_order_acquire);
+    if ((slot & 1) && ((slot >> 1) & kGenerationMask) == ticket_generation(owner)) return Status::Empty;  // live: wait
+    const uint64_t abandoned = header_word(length, static_cast<uint32_t>(RecordType::Abandoned) | (type << 8));
+    // relaxed: the owner will never store here again; a failed CAS (the word changed
+    // after all) just makes peek() read it again.
+    header_at(ring_, offset).compare_exchange_strong(word, abandoned, std::memory_order_relaxed);
+    out->type = RecordType::Padding;  // not a record to return: peek again
+    return Status::Ok;
+  }
+
+  // Zeroes n consumed bytes from position `from`.
+  void zero(uint64_t from, uint64_t n) noexcept {
+    const uint64_t offset = from & mask_;
+    const uint64_t first = n < bytes_ - offset ? n : bytes_ - offset;
+    std::memset(ring_ + offset, 0, first);
+    if (n > first) std::memset(ring_, 0, n - first);
+  }
   uint8_t* const ring_;
   const uint64_t bytes_;
   const uint64_t mask_;
   ProducerLine& producer_;
   ConsumerLine& consumer_;
+  const ProducerSlots* slots_;
   uint64_t read_;         // start of the next unread record
   uint64_t published_;    // last value stored to head
-  uint64_t cached_tail_;  // producer's tail as last read
+  uint64_t cached_tail_;  // producers' tail as last read
   uint64_t pending_ = 0;  // size of the record last peeked
 };
 

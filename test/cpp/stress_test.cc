@@ -46,36 +46,12 @@ struct Traffic {
   std::vector<uint8_t> pattern;
 };
 
-// Waits as a blocking sendSync/recvSync would: spin `spins` times, then flag the
-// sleep, re-check, and sleep on the doorbell. A sleep that times out means no one
-// rang for seconds while the other side kept working: a lost wake-up.
-struct Waiter {
-  template <class StillBlocked>
-  void wait(Doorbell bell, StillBlocked&& still_blocked) {
-    if (spun++ < spins) {
-      cpu_relax();
-      return;
-    }
-    spun = 0;
-    const uint32_t epoch = bell.prepare_sleep();
-    if (!still_blocked()) return;
-    ++sleeps;
-    if (bell.sleep(epoch, 5'000'000'000) == WaitResult::TimedOut) ++timeouts;
-  }
-  void reset() { spun = 0; }
-
-  uint32_t spins;
-  uint32_t spun = 0;
-  uint64_t sleeps = 0;
-  uint64_t timeouts = 0;
-};
-
 void run_queue_stress(uint64_t count, uint32_t spins) {
   test::TestChannel ch(stress_config());
   ASSERT_EQ(ch.layout.inline_max, 512u);
   ASSERT_EQ(ch.layout.classes[ch.layout.class_count - 1].slab_size, kLargestSlab);
   const Traffic traffic;
-  Waiter producer_wait{spins}, consumer_wait{spins};
+  test::Waiter producer_wait{spins}, consumer_wait{spins};
   uint64_t oversize = 0;
 
   std::thread producer_thread([&] {

@@ -96,6 +96,30 @@ inline bool payload_matches(const uint8_t* p, uint32_t len, uint64_t seq) {
   return true;
 }
 
+// Waits as a blocking sendSync/recvSync would: spin `spins` times, then flag the
+// sleep, re-check, and sleep on the doorbell. A sleep that times out means no one
+// rang for seconds while the other side kept working: a lost wake-up.
+struct Waiter {
+  template <class StillBlocked>
+  void wait(Doorbell bell, StillBlocked&& still_blocked) {
+    if (spun++ < spins) {
+      cpu_relax();
+      return;
+    }
+    spun = 0;
+    const uint32_t epoch = bell.prepare_sleep();
+    if (!still_blocked()) return;
+    ++sleeps;
+    if (bell.sleep(epoch, 5'000'000'000) == WaitResult::TimedOut) ++timeouts;
+  }
+  void reset() { spun = 0; }
+
+  uint32_t spins;
+  uint32_t spun = 0;
+  uint64_t sleeps = 0;
+  uint64_t timeouts = 0;
+};
+
 inline std::vector<uint8_t> make_payload(uint32_t len, uint64_t seq) {
   std::vector<uint8_t> v(len);
   fill_payload(v.data(), len, seq);
