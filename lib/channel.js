@@ -86,9 +86,16 @@ class Channel {
     return this.#info.flags & Flags.FRAMING_BYTES ? 'bytes' : 'message';
   }
 
+  /** 'auto' (a second sender upgrades the channel to multi-producer) or 'single'. */
+  get producers() {
+    return this.#info.flags & Flags.PRODUCERS_SINGLE ? 'single' : 'auto';
+  }
+
   sender() {
-    this.#claim(Role.SENDER);
-    return new Sender(this.#view, this, this.backpressure);
+    const status = this.#native.claim(Role.SENDER);
+    const additional = status === Status.ROLE_TAKEN && this.producers === 'auto';
+    if (status !== Status.OK && !additional) throw errorForStatus(status);
+    return new Sender(this.#view, this, this.backpressure, additional);
   }
 
   receiver() {

@@ -26,8 +26,8 @@ class Sender {
   #failure = null; // set once the channel refuses sends for good
 
   /** @internal */
-  constructor(view, channel, mode) {
-    this.#native = new native.Sender(view);
+  constructor(view, channel, mode, additional) {
+    this.#native = new native.Sender(view, additional);
     this.#channel = channel;
     this.#mode = mode;
     // Held by the native object only: no strong path from a GC root to this sender.
@@ -153,6 +153,20 @@ class Sender {
       this.#readyWaiters.push(waiter);
       this.#pump();
     });
+  }
+
+  /**
+   * A Node `stream.Writable`: each write is one message, write()/'drain' follow the
+   * channel's backpressure; end() closes the sender, destroy(error) closes it with
+   * that error.
+   */
+  writable(options) {
+    return require('./streams').createWritable(this, options);
+  }
+
+  /** A WHATWG `WritableStream` over this sender. */
+  writableStream(options) {
+    return require('./streams').createWritableStream(this, options);
   }
 
   close() {

@@ -87,7 +87,7 @@ describe('Channel: creation, handles and arguments', () => {
   });
 
   it('gives each end to one taker only', () => {
-    const ch = new Channel({ capacity: 4096 });
+    const ch = new Channel({ capacity: 4096, producers: 'single' });
     ch.sender();
     ch.receiver();
     assert.throws(() => ch.sender(), { name: 'ChannelError', code: 'ERR_CHANNEL_ROLE_TAKEN' });

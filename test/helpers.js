@@ -44,6 +44,25 @@ function checkMessage(buffer, i, options) {
   }
 }
 
+/** Message `seq` of producer `id` in multi-producer tests: its tag, then pattern bytes. */
+function taggedMessage(id, seq) {
+  const body = messageFor(id * 1000003 + seq);
+  const out = Buffer.allocUnsafe(8 + body.length);
+  out.writeUInt32LE(id, 0);
+  out.writeUInt32LE(seq, 4);
+  body.copy(out, 8);
+  return out;
+}
+
+/** Checks a tagged message; returns { id, seq }. */
+function checkTagged(buffer) {
+  const view = Buffer.from(buffer);
+  const id = view.readUInt32LE(0);
+  const seq = view.readUInt32LE(4);
+  if (Buffer.compare(view, taggedMessage(id, seq)) !== 0) assert.fail(`message ${seq} of producer ${id} is damaged`);
+  return { id, seq };
+}
+
 /** Starts test/fixtures/<name>.js with workerData; resolves its exit code. */
 function startWorker(name, workerData, options = {}) {
   const worker = new Worker(path.join(__dirname, 'fixtures', `${name}.js`), { workerData, ...options });
@@ -72,4 +91,15 @@ async function collectGarbage(rounds = 3) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-module.exports = { PATTERN, sizeFor, messageFor, checkMessage, startWorker, nextMessage, collectGarbage, sleep };
+module.exports = {
+  PATTERN,
+  sizeFor,
+  messageFor,
+  checkMessage,
+  taggedMessage,
+  checkTagged,
+  startWorker,
+  nextMessage,
+  collectGarbage,
+  sleep,
+};

@@ -12,8 +12,8 @@ struct Endpoint::WakerSlot {
   bool finalized = false;
 };
 
-Endpoint::Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t gone_bits)
-    : env_(env), hub_(std::move(hub)), side_(side), gone_bits_(gone_bits) {
+Endpoint::Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t ticket)
+    : env_(env), hub_(std::move(hub)), side_(side), ticket_(ticket) {
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, self, 0, &self_));
   slot_ = std::make_shared<WakerSlot>();
   slot_->hub = hub_;
@@ -29,16 +29,16 @@ Endpoint::Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, S
   }
   // Not ref'd until something waits: an idle endpoint never keeps a process alive.
   napi_unref_threadsafe_function(env, slot_->tsfn);
-  hub_->set_waker(side, slot_->tsfn);
+  hub_->add_waker(side, slot_->tsfn);
   NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, on_env_cleanup, this));
   hook_added_ = true;
 }
 
 Endpoint::~Endpoint() {
   if (hook_added_) napi_remove_env_cleanup_hook(env_, on_env_cleanup, this);
-  end(gone_bits_);
+  end(false);
   if (!slot_->finalized) {
-    hub_->clear_waker(side_, slot_->tsfn);
+    hub_->remove_waker(side_, slot_->tsfn);
     // abort: queued wake-ups are dropped (call_js sees a null env), never dispatched.
     napi_release_threadsafe_function(slot_->tsfn, napi_tsfn_abort);
   }
@@ -70,7 +70,7 @@ void Endpoint::finalize_waker(napi_env, void* data, void*) {
   auto* holder = static_cast<std::shared_ptr<WakerSlot>*>(data);
   WakerSlot& slot = **holder;
   slot.finalized = true;
-  slot.hub->clear_waker(slot.side, slot.tsfn);
+  slot.hub->remove_waker(slot.side, slot.tsfn);
   delete holder;
 }
 
@@ -79,7 +79,7 @@ void Endpoint::finalize_waker(napi_env, void* data, void*) {
 void Endpoint::on_env_cleanup(void* self) {
   auto* e = static_cast<Endpoint*>(self);
   e->hook_added_ = false;
-  e->end(e->gone_bits_);
+  e->end(false);
 }
 
 // While something waits, the JS object is held strongly: a pending recv() or send()
@@ -114,9 +114,24 @@ void Endpoint::update_ref() {
   tsfn_refed_ = want;
 }
 
-void Endpoint::end(uint32_t bits) {
+void Endpoint::end(bool graceful) {
   if (ended_) return;
   ended_ = true;
+  if (side_ == Side::Receiver) {
+    hub_->set_state(graceful ? state_bits::kReceiverClosed : state_bits::kReceiverGone);
+    return;
+  }
+  if (uint32_t bits = hub_->memory().end_sender(ticket_, graceful)) {
+    hub_->set_state(bits);
+  } else {
+    hub_->wake(Side::Receiver);  // it may have to unblock a claim this sender left
+  }
+}
+
+void Endpoint::end_all(uint32_t bits) {
+  if (ended_) return;
+  ended_ = true;
+  hub_->memory().release_producer(ticket_);
   hub_->set_state(bits);
 }
 

@@ -14,9 +14,8 @@ namespace ringport {
 class Endpoint {
  public:
   // JS thread. `self` is the JS object whose `onwake()` runs when the peer rings this
-  // side's doorbell (held weakly). `gone_bits` are the state bits set if the endpoint
-  // ends without close().
-  Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t gone_bits);
+  // side's doorbell (held weakly). A sender endpoint passes its producer `ticket`.
+  Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t ticket = 0);
   ~Endpoint();
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
@@ -28,9 +27,13 @@ class Endpoint {
   void set_waiting(bool waiting);
   void set_refed(bool refed);
 
-  // JS thread. Ends this endpoint with `bits` (a close) and wakes the peer; later
-  // calls, and the implicit "gone" at exit or collection, do nothing.
-  void end(uint32_t bits);
+  // JS thread. Ends this endpoint — `graceful` for close(), else it is gone (thread
+  // exit, termination, collection) — and tells the peer. Only the first call counts.
+  // A receiver ends the channel for the senders; a sender ends it for the receiver
+  // only when it is the last sender.
+  void end(bool graceful);
+  // closeWithError(): ends this endpoint and the stream with `bits` at once.
+  void end_all(uint32_t bits);
   bool ended() const noexcept { return ended_; }
 
   // Wakes the other side's event loop.
@@ -46,7 +49,7 @@ class Endpoint {
   napi_env env_;
   std::shared_ptr<Hub> hub_;
   Side side_;
-  uint32_t gone_bits_;
+  uint32_t ticket_;
   napi_ref self_ = nullptr;  // weak
   std::shared_ptr<WakerSlot> slot_;
   bool ended_ = false;

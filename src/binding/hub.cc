@@ -33,19 +33,25 @@ Hub::~Hub() {
   if (it != registry().end() && it->second.expired()) registry().erase(it);
 }
 
-void Hub::set_waker(Side side, napi_threadsafe_function waker) {
+void Hub::add_waker(Side side, napi_threadsafe_function waker) {
   std::lock_guard<std::mutex> lock(mu_);
-  wakers_[static_cast<int>(side)] = waker;
+  wakers_[static_cast<int>(side)].push_back(waker);
 }
 
-void Hub::clear_waker(Side side, napi_threadsafe_function waker) {
+void Hub::remove_waker(Side side, napi_threadsafe_function waker) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (wakers_[static_cast<int>(side)] == waker) wakers_[static_cast<int>(side)] = nullptr;
+  auto& list = wakers_[static_cast<int>(side)];
+  for (auto it = list.begin(); it != list.end(); ++it) {
+    if (*it == waker) {
+      list.erase(it);
+      return;
+    }
+  }
 }
 
 void Hub::wake(Side side) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (napi_threadsafe_function f = wakers_[static_cast<int>(side)]) {
+  for (napi_threadsafe_function f : wakers_[static_cast<int>(side)]) {
     // Non-blocking: the queue is unbounded, and the doorbell already coalesces calls
     // to one per sleep. napi_closing (the thread is exiting) is fine to ignore.
     napi_call_threadsafe_function(f, nullptr, napi_tsfn_nonblocking);

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "heap_table.hpp"
 #include "queue.hpp"
@@ -29,11 +30,11 @@ class Hub {
   ChannelMemory& memory() noexcept { return memory_; }
   HeapTable& heap() noexcept { return heap_; }
 
-  // Registers (or, with nullptr, clears) the function that wakes `side`'s event loop.
-  void set_waker(Side side, napi_threadsafe_function waker);
-  // Clears the waker of `side` only if it is still `waker`.
-  void clear_waker(Side side, napi_threadsafe_function waker);
-  // Any thread: asks `side`'s event loop to re-check the channel. Never blocks.
+  // Registers a function that wakes an event loop of `side` (one per endpoint: a
+  // channel may have several senders).
+  void add_waker(Side side, napi_threadsafe_function waker);
+  void remove_waker(Side side, napi_threadsafe_function waker);
+  // Any thread: asks every event loop of `side` to re-check the channel. Never blocks.
   void wake(Side side);
 
   // Sets state bits and wakes both sides (close, closeWithError, disconnect).
@@ -45,7 +46,7 @@ class Hub {
   ChannelMemory memory_;
   HeapTable heap_;
   std::mutex mu_;  // guards wakers_: a threadsafe function is never called after it is finalized
-  napi_threadsafe_function wakers_[2] = {nullptr, nullptr};
+  std::vector<napi_threadsafe_function> wakers_[2];
 };
 
 }  // namespace ringport

@@ -85,7 +85,7 @@ ReceiverWrap::ReceiverWrap(const Napi::CallbackInfo& info)
     : ObjectWrap(info), arena_(new Arena{Attachment::from(info[0])}) {
   Hub& hub = *arena_->attachment.hub;
   consumer_.emplace(hub.memory(), hub.heap());
-  endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), arena_->attachment.hub, Side::Receiver, state_bits::kReceiverGone);
+  endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), arena_->attachment.hub, Side::Receiver);
 }
 
 ReceiverWrap::~ReceiverWrap() {
@@ -262,7 +262,7 @@ Napi::Value ReceiverWrap::Release(const Napi::CallbackInfo& info) {
 // The receiver is done: senders get ERR_CHANNEL_DISCONNECTED; buffered messages
 // are dropped and their slabs returned.
 void ReceiverWrap::Close(const Napi::CallbackInfo&) {
-  endpoint_->end(state_bits::kReceiverClosed);
+  endpoint_->end(true);
   consumer_->discard_all();
 }
 

@@ -13,10 +13,22 @@ Napi::Function SenderWrap::Define(Napi::Env env) {
                       InstanceMethod<&SenderWrap::SetRefed>("setRefed")});
 }
 
+// (view, additional): the channel's first sender (its role already claimed by the
+// caller), or with `additional` one more producer, which upgrades the channel to
+// multi-producer. Throws ERR_CHANNEL_ROLE_TAKEN when every producer slot is taken.
 SenderWrap::SenderWrap(const Napi::CallbackInfo& info) : ObjectWrap(info), attachment_(Attachment::from(info[0])) {
   Hub& hub = *attachment_.hub;
-  producer_.emplace(hub.memory(), hub.heap());
-  endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), attachment_.hub, Side::Sender, state_bits::kSenderGone);
+  uint32_t ticket = kFirstProducerTicket;
+  if (info[1].ToBoolean()) {
+    if (hub.memory().claim_producer(&ticket) != Status::Ok) {
+      throw_channel_error(info.Env(), "ERR_CHANNEL_ROLE_TAKEN", "every producer slot of this channel is taken");
+    }
+    producer_.emplace(hub.memory(), hub.heap(), ticket);
+  } else {
+    producer_.emplace(hub.memory(), hub.heap());
+  }
+  hub.memory().open_sender();
+  endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), attachment_.hub, Side::Sender, ticket);
 }
 
 Napi::Value SenderWrap::Send(const Napi::CallbackInfo& info) {
@@ -80,7 +92,7 @@ Napi::Value SenderWrap::Arm(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), producer_->poll_room(len) == Status::Full);
 }
 
-void SenderWrap::Close(const Napi::CallbackInfo&) { endpoint_->end(state_bits::kSenderClosed); }
+void SenderWrap::Close(const Napi::CallbackInfo&) { endpoint_->end(true); }
 
 void SenderWrap::CloseWithError(const Napi::CallbackInfo& info) {
   if (endpoint_->ended()) return;
@@ -88,7 +100,7 @@ void SenderWrap::CloseWithError(const Napi::CallbackInfo& info) {
   const std::string message = info[1].As<Napi::String>().Utf8Value();
   const std::string code = info[2].As<Napi::String>().Utf8Value();
   attachment_.hub->memory().write_error(name, message, code);
-  endpoint_->end(state_bits::kSenderErrored);
+  endpoint_->end_all(state_bits::kSenderErrored);
 }
 
 void SenderWrap::SetWaiting(const Napi::CallbackInfo& info) { endpoint_->set_waiting(info[0].As<Napi::Boolean>()); }

@@ -117,7 +117,9 @@ struct StateLine {
   std::atomic<uint32_t> state;          // state_bits
   std::atomic<uint32_t> roles;          // role_bits claimed so far
   std::atomic<uint32_t> producer_mode;  // producer_mode
-  uint8_t pad[kFalseSharingRange - 12];
+  std::atomic<uint32_t> senders_open;   // Sender endpoints created and not yet ended
+  std::atomic<uint32_t> senders_died;   // 1 once any sender ended without close()
+  uint8_t pad[kFalseSharingRange - 20];
 };
 
 struct ProducerLine {

@@ -182,6 +182,29 @@ class ChannelMemory {
     return released;
   }
 
+  // Counts a sender endpoint that may send (any thread, as it is created).
+  void open_sender() noexcept {
+    // relaxed: a count; end_sender()'s acq_rel decrement orders what matters.
+    header_->state.senders_open.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // A sender endpoint ended: `graceful` after its close(), else it died or was
+  // collected. Frees its producer slot. When it was the last open sender, returns the
+  // state bits that end the stream — kSenderClosed if every sender closed,
+  // kSenderGone if any died — for the caller to set; else 0.
+  uint32_t end_sender(uint32_t ticket, bool graceful) noexcept {
+    if (graceful) {
+      release_producer(ticket);
+    } else {
+      producer_gone(ticket);
+      // relaxed: read below by whichever sender ends last, after the acq_rel decrement.
+      header_->state.senders_died.store(1, std::memory_order_relaxed);
+    }
+    // acq_rel: the last sender to end sees every other sender's senders_died store.
+    if (header_->state.senders_open.fetch_sub(1, std::memory_order_acq_rel) != 1) return 0;
+    return header_->state.senders_died.load(std::memory_order_relaxed) ? state_bits::kSenderGone : state_bits::kSenderClosed;
+  }
+
   bool producer_live(uint32_t ticket) const noexcept {
     if (ticket_index(ticket) >= kMaxProducers) return false;
     // acquire: pairs with release_producer(); what that producer did comes before.
