@@ -33,6 +33,7 @@ const CAPACITY = Number(process.env.RINGPORT_BENCH_CAPACITY) || 4 << 20;
 const CASES = [
   ['ringport', 'ringport `for await`'],
   ['ringport-autorelease', 'ringport `iterate({ autoRelease: true })`'],
+  ['ringport-batches', 'ringport `batches()`'],
   ['mc-clone', 'MessageChannel, structured clone'],
   ['mc-transfer', 'MessageChannel, transfer list'],
 ];

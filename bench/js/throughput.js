@@ -25,6 +25,7 @@ const { Channel } = require('../..');
 const RECEIVERS = {
   ringport: receiveRingport({ autoRelease: false }),
   'ringport-autorelease': receiveRingport({ autoRelease: true }),
+  'ringport-batches': receiveBatches,
   'mc-clone': receivePort,
   'mc-transfer': receivePort,
 };
@@ -88,6 +89,19 @@ function receiveRingport({ autoRelease }) {
     }
     return { messages, bytes };
   };
+}
+
+async function receiveBatches(channel, meter) {
+  let messages = 0;
+  let bytes = 0;
+  for await (const batch of channel.receiver().batches()) {
+    for (const view of batch) {
+      messages++;
+      bytes += view.byteLength;
+      meter.tick(messages);
+    }
+  }
+  return { messages, bytes };
 }
 
 async function receivePort(port, meter, control, window) {
