@@ -1,11 +1,12 @@
 'use strict';
 
 const { native, Status, errorForStatus } = require('./binding');
-const { channelError, abortError, argTypeError } = require('./errors');
-const { toBytes, validateObject, validateTimeout, validateSignal } = require('./validate');
+const { channelError, abortError, argTypeError, argValueError } = require('./errors');
+const { toBytes, validateObject, validateInteger, validateTimeout, validateSignal, MAX_MESSAGE_SIZE } = require('./validate');
 const { waitOptions, watch, NO_WAIT } = require('./wait');
 
 const RESOLVED = Promise.resolve();
+const NAP = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * The producing end of a Channel. Create it with `channel.sender()`.
@@ -24,10 +25,13 @@ class Sender {
   #closeWhenDrained = false;
   #refed = true;
   #failure = null; // set once the channel refuses sends for good
+  #buffer; // the channel's SharedArrayBuffer, for reserve() views
+  #reserved = new WeakMap(); // view from reserve() -> [cls, index, generation] | null (a plain copy)
 
   /** @internal */
   constructor(view, channel, mode, additional) {
     this.#native = new native.Sender(view, additional);
+    this.#buffer = view.buffer;
     this.#channel = channel;
     this.#mode = mode;
     // Held by the native object only: no strong path from a GC root to this sender.
@@ -55,11 +59,11 @@ class Sender {
       if (status !== Status.FULL || this.#mode === 'reject') return Promise.reject(errorForStatus(status));
     }
     if (this.#mode === 'grow') {
-      this.#enqueue(copyOf(bytes), undefined, undefined, NO_WAIT);
+      this.#enqueue({ bytes: copyOf(bytes) }, undefined, undefined, NO_WAIT);
       return RESOLVED;
     }
     if (wait.signal?.aborted) return Promise.reject(abortError(wait.signal));
-    return new Promise((resolve, reject) => this.#enqueue(bytes, resolve, reject, wait));
+    return new Promise((resolve, reject) => this.#enqueue({ bytes }, resolve, reject, wait));
   }
 
   trySend(data) {
@@ -71,7 +75,7 @@ class Sender {
       if (status !== Status.FULL) throw errorForStatus(status);
     }
     if (this.#mode !== 'grow') return false; // never overtake sends that are waiting
-    this.#enqueue(copyOf(bytes), undefined, undefined, NO_WAIT);
+    this.#enqueue({ bytes: copyOf(bytes) }, undefined, undefined, NO_WAIT);
     return true;
   }
 
@@ -91,7 +95,7 @@ class Sender {
     // Earlier send() calls still waiting go first, in order.
     while (this.#queue.length !== 0) {
       const head = this.#queue[0];
-      const status = this.#native.sendSync(head.bytes, left());
+      const status = head.lease ? this.#commitSync(head, left) : this.#native.sendSync(head.bytes, left());
       if (status === Status.TIMED_OUT) throw channelError('ERR_TIMEOUT');
       this.#queue.shift();
       head.watcher.disarm();
@@ -130,10 +134,68 @@ class Sender {
     const rest = items.slice(sent);
     if (rest.length === 0) return RESOLVED;
     if (this.#mode === 'grow') {
-      for (const bytes of rest) this.#enqueue(copyOf(bytes), undefined, undefined, NO_WAIT);
+      for (const bytes of rest) this.#enqueue({ bytes: copyOf(bytes) }, undefined, undefined, NO_WAIT);
       return RESOLVED;
     }
-    return Promise.all(rest.map((bytes) => new Promise((resolve, reject) => this.#enqueue(bytes, resolve, reject, wait))));
+    return Promise.all(rest.map((bytes) => new Promise((resolve, reject) => this.#enqueue({ bytes }, resolve, reject, wait))));
+  }
+
+  /**
+   * Zero-copy send, step 1: a Uint8Array of `size` bytes in the channel's pool memory
+   * to write the message into. Publish it with commit(), or give it back with abort().
+   * When no slab of that size is free, the view is ordinary memory and commit() copies.
+   */
+  reserve(size) {
+    validateInteger(size, 'size', 0, MAX_MESSAGE_SIZE);
+    if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
+    const lease = this.#native.reserve(size);
+    if (lease === null) {
+      const view = new Uint8Array(size);
+      this.#reserved.set(view, null);
+      return view;
+    }
+    const view = new Uint8Array(this.#buffer, lease[0], size);
+    this.#reserved.set(view, lease.slice(1));
+    return view;
+  }
+
+  /**
+   * Zero-copy send, step 2: publishes the first `length` bytes (default: all) of a
+   * view from reserve(), like send() (waits for room under 'block'). The view must not
+   * be used afterwards. On failure the reservation stays yours: commit again or abort().
+   */
+  commit(view, length) {
+    let lease;
+    try {
+      lease = this.#reservation(view);
+      if (length === undefined) length = view.byteLength;
+      validateInteger(length, 'length', 0, view.byteLength);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (lease === null) {
+      this.#reserved.delete(view);
+      return this.send(view.subarray(0, length));
+    }
+    if (this.#closed) return Promise.reject(channelError('ERR_CHANNEL_CLOSED'));
+    const item = { lease, bytes: { byteLength: length } };
+    if (this.#queue.length === 0) {
+      const status = this.#native.commit(lease[0], lease[1], lease[2], length);
+      if (status === Status.OK) {
+        this.#reserved.delete(view);
+        return RESOLVED;
+      }
+      if (status !== Status.FULL || this.#mode === 'reject') return Promise.reject(errorForStatus(status));
+    }
+    this.#reserved.delete(view);
+    return new Promise((resolve, reject) => this.#enqueue(item, resolve, reject, NO_WAIT));
+  }
+
+  /** Gives back a view from reserve() without sending it. */
+  abort(view) {
+    const lease = this.#reservation(view);
+    this.#reserved.delete(view);
+    if (lease !== null) this.#native.abort(lease[0], lease[1], lease[2]);
   }
 
   /** Resolves when there is room for another message (at once if there is now). */
@@ -209,8 +271,10 @@ class Sender {
     this.close();
   }
 
-  #enqueue(bytes, resolve, reject, wait) {
-    const item = { bytes, resolve, reject, watcher: undefined };
+  // `item`: { bytes } to send, or { lease, bytes: { byteLength } } to commit.
+  #enqueue(item, resolve, reject, wait) {
+    item.resolve = resolve;
+    item.reject = reject;
     item.watcher = watch(wait, (error) => this.#dropSend(item, error), this.#refed);
     this.#queue.push(item);
     if (this.#queue.length === 1) this.#pump();
@@ -222,7 +286,9 @@ class Sender {
   #pump() {
     while (this.#queue.length !== 0) {
       const head = this.#queue[0];
-      const status = this.#native.send(head.bytes);
+      const status = head.lease
+        ? this.#native.commit(head.lease[0], head.lease[1], head.lease[2], head.bytes.byteLength)
+        : this.#native.send(head.bytes);
       if (status === Status.OK) {
         this.#queue.shift();
         head.watcher.disarm();
@@ -258,6 +324,7 @@ class Sender {
     if (at === -1) return;
     this.#queue.splice(at, 1);
     item.watcher.disarm();
+    this.#giveBack(item);
     item.reject?.(error);
     if (this.#queue.length === 0) this.#pump(); // a close or ready() may have waited behind it
   }
@@ -279,9 +346,32 @@ class Sender {
     this.#readyWaiters = [];
     for (const w of waiting) {
       w.watcher.disarm();
+      this.#giveBack(w);
       w.reject?.(error);
     }
     this.#native.setWaiting(false);
+  }
+
+  // sendSync() behind a waiting commit(): retries it, napping 1 ms while full.
+  #commitSync(item, left) {
+    for (;;) {
+      const status = this.#native.commit(item.lease[0], item.lease[1], item.lease[2], item.bytes.byteLength);
+      if (status !== Status.FULL) return status;
+      if (left() === 0) return Status.TIMED_OUT;
+      Atomics.wait(NAP, 0, 0, 1);
+    }
+  }
+
+  // A commit that will never happen returns its slab.
+  #giveBack(item) {
+    if (item.lease) this.#native.abort(item.lease[0], item.lease[1], item.lease[2]);
+  }
+
+  #reservation(view) {
+    if (!this.#reserved.has(view)) {
+      throw argValueError('view', view, 'must be a view from this sender\'s reserve() that was not committed or aborted yet');
+    }
+    return this.#reserved.get(view);
   }
 
   #waiting() {

@@ -347,3 +347,77 @@ describe('Queue: backpressure modes, batches, waiting options', () => {
     assert.equal(n, 2000);
   });
 });
+
+describe('Zero-copy send: reserve / commit / abort', () => {
+  it('writes straight into pool memory and delivers the committed length', async () => {
+    const ch = new Channel({ capacity: 1 << 20 });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    const view = tx.reserve(100000);
+    assert.ok(view.buffer instanceof SharedArrayBuffer, 'a view of the channel memory: no copy on commit');
+    view.fill(7);
+    view[0] = 1;
+    await tx.commit(view, 60000);
+    const small = tx.reserve(16);
+    small.set([1, 2, 3]);
+    await tx.commit(small, 3);
+    const big = await rx.recv();
+    assert.equal(big.byteLength, 60000);
+    assert.equal(new Uint8Array(big)[0], 1);
+    assert.equal(new Uint8Array(big)[59999], 7);
+    assert.deepEqual([...new Uint8Array(await rx.recv())], [1, 2, 3]);
+  });
+
+  it('abort() gives the slab back; a view cannot be committed twice', async () => {
+    const ch = new Channel({ capacity: 1 << 20 });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    const view = tx.reserve(20000);
+    assert.equal(ch.stats().pool.inUse, 1);
+    tx.abort(view);
+    assert.equal(ch.stats().pool.inUse, 0);
+    await assert.rejects(tx.commit(view), { code: 'ERR_INVALID_ARG_VALUE' });
+    assert.throws(() => tx.abort(view), { code: 'ERR_INVALID_ARG_VALUE' });
+    await assert.rejects(tx.commit(new Uint8Array(10)), { code: 'ERR_INVALID_ARG_VALUE' });
+    const v = tx.reserve(100);
+    await assert.rejects(tx.commit(v, 101), { code: 'ERR_OUT_OF_RANGE' });
+    await tx.commit(v, 100);
+    assert.equal((await rx.recv()).byteLength, 100);
+    assert.throws(() => tx.reserve(-1), { code: 'ERR_OUT_OF_RANGE' });
+  });
+
+  it("waits for room under 'block', keeps order with send(), and rejects FULL under 'reject'", async () => {
+    const ch = new Channel({ capacity: 1 << 15 });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    await tx.send(bytes(30000, 1));
+    const view = tx.reserve(10000);
+    view.fill(2);
+    const committed = tx.commit(view); // waits: 30000 + 10000 > 32 KiB
+    const after = tx.send(bytes(10, 3));
+    assert.equal(new Uint8Array(await rx.recv())[0], 1);
+    await committed;
+    assert.equal(new Uint8Array(await rx.recv())[0], 2);
+    assert.equal(new Uint8Array(await rx.recv())[0], 3);
+    await after;
+
+    const strict = new Channel({ capacity: 1 << 15, backpressure: 'reject' });
+    const stx = strict.sender();
+    await stx.send(bytes(30000));
+    const v = stx.reserve(10000);
+    await assert.rejects(stx.commit(v), { code: 'ERR_CHANNEL_FULL' });
+    stx.abort(v); // still reserved after the failed commit
+    assert.equal(strict.stats().pool.inUse, 1, 'only the buffered message holds a slab');
+  });
+
+  it('a pending commit that can never happen gives its slab back', async () => {
+    const ch = new Channel({ capacity: 1 << 15 });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    await tx.send(bytes(30000));
+    const pending = tx.commit(tx.reserve(10000));
+    rx.close();
+    await assert.rejects(pending, { code: 'ERR_CHANNEL_DISCONNECTED' });
+    assert.equal(ch.stats().pool.inUse, 0);
+  });
+});

@@ -6,7 +6,9 @@ namespace ringport {
 Napi::Function SenderWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeSender",
                      {InstanceMethod<&SenderWrap::Send>("send"),
-                      InstanceMethod<&SenderWrap::SendBatch>("sendBatch"), InstanceMethod<&SenderWrap::Room>("room"), InstanceMethod<&SenderWrap::SendSync>("sendSync"),
+                      InstanceMethod<&SenderWrap::SendBatch>("sendBatch"), InstanceMethod<&SenderWrap::Room>("room"),
+                      InstanceMethod<&SenderWrap::Reserve>("reserve"), InstanceMethod<&SenderWrap::Commit>("commit"),
+                      InstanceMethod<&SenderWrap::Abort>("abort"), InstanceMethod<&SenderWrap::SendSync>("sendSync"),
                       InstanceMethod<&SenderWrap::Arm>("arm"), InstanceMethod<&SenderWrap::Close>("close"),
                       InstanceMethod<&SenderWrap::CloseWithError>("closeWithError"),
                       InstanceMethod<&SenderWrap::SetWaiting>("setWaiting"),
@@ -66,6 +68,38 @@ Napi::Value SenderWrap::SendBatch(const Napi::CallbackInfo& info) {
 Napi::Value SenderWrap::Room(const Napi::CallbackInfo& info) {
   const uint32_t len = info[0].As<Napi::Number>().Uint32Value();
   return Napi::Number::New(info.Env(), static_cast<int>(producer_->poll_room(len)));
+}
+
+// Leases a slab for a zero-copy send; JS writes into it through a view of the
+// SharedArrayBuffer at `offset`. null when no slab of that size is free.
+Napi::Value SenderWrap::Reserve(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint32_t size = info[0].As<Napi::Number>().Uint32Value();
+  SlabPool& pool = producer_->pool();
+  uint32_t cls;
+  Lease lease;
+  if (!pool.class_for(size, &cls) || pool.acquire(cls, &lease) != Status::Ok) return env.Null();
+  Napi::Array out = Napi::Array::New(env, 4);
+  out.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(pool.data(lease) - attachment_.hub->memory().base())));
+  out.Set(uint32_t{1}, Napi::Number::New(env, lease.cls));
+  out.Set(uint32_t{2}, Napi::Number::New(env, lease.index));
+  out.Set(uint32_t{3}, Napi::Number::New(env, lease.generation));
+  return out;
+}
+
+Napi::Value SenderWrap::Commit(const Napi::CallbackInfo& info) {
+  const Lease lease{info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
+                    info[2].As<Napi::Number>().Uint32Value()};
+  bool rang;
+  const Status s = producer_->try_commit(lease, info[3].As<Napi::Number>().Uint32Value(), &rang);
+  if (rang) attachment_.hub->wake(Side::Receiver);
+  return Napi::Number::New(info.Env(), static_cast<int>(s));
+}
+
+void SenderWrap::Abort(const Napi::CallbackInfo& info) {
+  const Lease lease{info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
+                    info[2].As<Napi::Number>().Uint32Value()};
+  producer_->pool().release(lease);
 }
 
 Napi::Value SenderWrap::SendSync(const Napi::CallbackInfo& info) {

@@ -100,6 +100,9 @@ class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
   Napi::Value Send(const Napi::CallbackInfo& info);      // (data) -> status; never waits
   Napi::Value SendBatch(const Napi::CallbackInfo& info); // (data[]) -> how many were sent before one did not fit
   Napi::Value Room(const Napi::CallbackInfo& info);      // (length) -> status a send of that size would get
+  Napi::Value Reserve(const Napi::CallbackInfo& info);   // (size) -> [offset, cls, index, generation] | null
+  Napi::Value Commit(const Napi::CallbackInfo& info);    // (cls, index, generation, length) -> status
+  void Abort(const Napi::CallbackInfo& info);            // (cls, index, generation)
   Napi::Value SendSync(const Napi::CallbackInfo& info);  // (data, timeoutMs) -> status; blocks
   Napi::Value Arm(const Napi::CallbackInfo& info);       // (length) -> true if the caller must wait
   void Close(const Napi::CallbackInfo& info);

@@ -328,6 +328,26 @@ class QueueProducer {
   ChannelMemory& memory() noexcept { return memory_; }
   uint32_t ticket() const noexcept { return ticket_; }
 
+  // reserve/commit: publishes `len` bytes the caller wrote straight into the slab of
+  // `lease` (leased from pool()). Never waits. On anything but Ok the lease stays
+  // the caller's, to commit later or release.
+  Status try_commit(const Lease& lease, uint32_t len, bool* rang) noexcept {
+    *rang = false;
+    if (!pool_.is_leased(lease) || len > pool_.slab_size(lease.cls)) return Status::InvalidArgument;
+    Status s;
+    if (!multi_ && enter_single()) {
+      s = commit_single(lease, len);
+      // release: as in try_send().
+      line().single_sending.store(0, std::memory_order_release);
+    } else {
+      s = commit_multi(lease, len);
+    }
+    if (s == Status::Ok) *rang = data_bell_.ring_if_sleeping();
+    return s;
+  }
+
+  SlabPool& pool() noexcept { return pool_; }
+
  private:
   QueueProducer(ChannelMemory& memory, HeapTable& heap, uint32_t ticket, bool multi) noexcept
       : memory_(memory),
@@ -361,6 +381,39 @@ class QueueProducer {
     line().single_sending.store(0, std::memory_order_release);
     multi_ = true;
     return false;
+  }
+
+  Status commit_single(const Lease& lease, uint32_t len) noexcept {
+    if (Status s = check_open(); s != Status::Ok) return s;
+    if (len > memory_.layout().max_message_size) return Status::TooLarge;
+    if (Status s = check_room(sizeof(SlabRef), len); s != Status::Ok) return s;
+    uint8_t* at;
+    claim_unchecked(RecordType::Slab, sizeof(SlabRef), &at);
+    const SlabRef ref{lease.cls, lease.index, lease.generation, len};
+    std::memcpy(at, &ref, sizeof ref);
+    account(len);
+    ring_.publish();
+    return Status::Ok;
+  }
+
+  Status commit_multi(const Lease& lease, uint32_t len) noexcept {
+    if (Status s = check_open(); s != Status::Ok) return s;
+    if (len > memory_.layout().max_message_size) return Status::TooLarge;
+    if (Status s = await_multi(); s != Status::Ok) return s;
+    if (Status s = check_budget(len, true); s != Status::Ok) return s;
+    uint8_t* at;
+    uint64_t offset;
+    if (Status s = claimer_.claim(RecordType::Slab, len, &at, &offset); s != Status::Ok) {
+      // relaxed: a counter; see check_budget().
+      line().bytes.fetch_sub(len, std::memory_order_relaxed);
+      return s;
+    }
+    const SlabRef ref{lease.cls, lease.index, lease.generation, len};
+    std::memcpy(at, &ref, sizeof ref);
+    claimer_.commit(offset, RecordType::Slab, sizeof ref);
+    // relaxed: a statistic.
+    line().messages.fetch_add(1, std::memory_order_relaxed);
+    return Status::Ok;
   }
 
   Status send_single(const uint8_t* data, uint32_t len) noexcept {

@@ -423,3 +423,50 @@ TEST_F(QueueCorruptionTest, ReceivedCountAheadOfSentIsCorrupt) {
 
 }  // namespace
 }  // namespace ringport
+
+namespace ringport {
+namespace {
+
+TEST_F(QueueTest, ReservedSlabIsCommittedWithoutACopy) {
+  SlabPool& pool = producer_.pool();
+  Lease lease;
+  ASSERT_EQ(pool.acquire(0, &lease), Status::Ok);
+  const std::vector<uint8_t> payload = make_payload(3000, 9);
+  std::memcpy(pool.data(lease), payload.data(), payload.size());
+  bool rang;
+  ASSERT_EQ(producer_.try_commit(lease, 3000, &rang), Status::Ok);
+  std::vector<Received> got;
+  ASSERT_EQ(receive(&got, 9, 1), Status::Ok);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].owner, Message::Owner::Slab);
+  EXPECT_EQ(got[0].lease.index, lease.index) << "the reserved slab itself travels";
+  EXPECT_TRUE(got[0].matches);
+  EXPECT_EQ(stats().bytes_sent, 3000u);
+}
+
+TEST_F(QueueTest, CommitOfAStaleOrOversizedLeaseIsRefused) {
+  SlabPool& pool = producer_.pool();
+  Lease lease;
+  ASSERT_EQ(pool.acquire(0, &lease), Status::Ok);
+  bool rang;
+  EXPECT_EQ(producer_.try_commit(lease, pool.slab_size(0) + 1, &rang), Status::InvalidArgument);
+  ASSERT_TRUE(pool.release(lease));
+  EXPECT_EQ(producer_.try_commit(lease, 10, &rang), Status::InvalidArgument) << "released: stale";
+  std::vector<Received> got;
+  EXPECT_EQ(receive(&got), Status::Empty);
+}
+
+TEST_F(QueueTest, CommitWaitsForRoomLikeASend) {
+  ASSERT_EQ(send(4000, 1), Status::Ok);  // nearly the whole 4 KiB capacity
+  SlabPool& pool = producer_.pool();
+  Lease lease;
+  ASSERT_EQ(pool.acquire(0, &lease), Status::Ok);
+  bool rang;
+  EXPECT_EQ(producer_.try_commit(lease, 2000, &rang), Status::Full);
+  EXPECT_TRUE(pool.is_leased(lease)) << "a refused commit leaves the lease with the caller";
+  receive_one(1);
+  EXPECT_EQ(producer_.try_commit(lease, 2000, &rang), Status::Ok);
+}
+
+}  // namespace
+}  // namespace ringport
