@@ -234,6 +234,16 @@ class Receiver {
     return this.iterate();
   }
 
+  /** A Node `stream.Readable` of Buffers (zero-copy views) that ends when the channel ends. */
+  readable(options) {
+    return streams().createReadable(this, options);
+  }
+
+  /** A WHATWG `ReadableStream` of Uint8Arrays over this receiver. */
+  readableStream(options) {
+    return streams().createReadableStream(this, options);
+  }
+
   /**
    * The fastest way to receive small messages: an async iterable of Batches, each
    * holding every message that was ready (up to 1024), small ones as Uint8Array views
@@ -455,6 +465,11 @@ function coalesce(buffers, inlineMax) {
   }
   flush();
   return out;
+}
+
+// Loaded on first use: most programs never ask for a stream.
+function streams() {
+  return require('./streams');
 }
 
 function identity(value) {
