@@ -48,9 +48,12 @@ export type ChannelErrorCode =
 export type Backpressure = 'block' | 'reject' | 'dropOldest' | 'grow';
 
 /**
- * - `'auto'`: the first `sender()` is single-producer; per the contract a second one
- *   upgrades the channel to multi-producer. This version does not upgrade yet: a second
- *   `sender()` throws `ERR_CHANNEL_ROLE_TAKEN`.
+ * - `'auto'`: the first `sender()` is single-producer (the fast path); a second one, in
+ *   any thread at any time, upgrades the channel to multi-producer (up to 64 senders).
+ *   Each sender's messages stay in its own order; the receiver ends when the last open
+ *   sender ends: cleanly if every sender closed, with `ERR_CHANNEL_DISCONNECTED` if any
+ *   died without closing (what it committed is still delivered). A sender created after
+ *   that finds the channel closed.
  * - `'single'`: a second `sender()`, in any thread, throws `ERR_CHANNEL_ROLE_TAKEN`.
  */
 export type Producers = 'auto' | 'single';
@@ -159,6 +162,43 @@ export interface WaitOptions {
   timeout?: number | undefined;
 }
 
+/** Options of {@link Receiver.readable}. */
+export interface ReceiverReadableOptions {
+  /**
+   * Bytes the Readable buffers before it stops taking messages from the channel; then the
+   * channel fills and the sender waits. A message is never split, so the Readable may hold
+   * up to `highWaterMark` plus one message. An integer >= 0. Default: Node's default for
+   * byte streams (`stream.getDefaultHighWaterMark(false)`, 16 KiB in Node 20).
+   */
+  highWaterMark?: number | undefined;
+  /** Aborting it destroys the Readable with an `AbortError`, which closes the receiver. */
+  signal?: AbortSignal | undefined;
+}
+
+/** Options of {@link Sender.writable}. */
+export interface SenderWritableOptions {
+  /**
+   * Bytes of chunks the Writable buffers, while a send waits for room, before `write()`
+   * returns `false`. An integer >= 0. Default: Node's default for byte streams
+   * (`stream.getDefaultHighWaterMark(false)`, 16 KiB in Node 20).
+   */
+  highWaterMark?: number | undefined;
+  /**
+   * Aborting it destroys the Writable with an `AbortError`, which the receiver gets
+   * through {@link Sender.closeWithError}.
+   */
+  signal?: AbortSignal | undefined;
+}
+
+/** Options of {@link Receiver.readableStream} and {@link Sender.writableStream}. */
+export interface WebStreamOptions {
+  /**
+   * Bytes queued in the stream before backpressure applies (its queuing strategy's
+   * `highWaterMark`). An integer >= 0. Default: `stream.getDefaultHighWaterMark(false)`.
+   */
+  highWaterMark?: number | undefined;
+}
+
 /** Options of {@link Receiver.recv}. */
 export interface RecvOptions {
   /** Aborting it rejects the pending `recv()` with an `AbortError` (`code` `'ABORT_ERR'`). */
@@ -257,6 +297,9 @@ export class Channel {
   /** The channel's backpressure mode: `'block'`, `'reject'` or `'grow'` in this version. */
   readonly backpressure: Backpressure;
 
+  /** `'auto'` or `'single'`; see {@link Producers}. */
+  readonly producers: Producers;
+
   /** The channel's framing: `'message'` or `'bytes'`. */
   readonly framing: Framing;
 
@@ -332,6 +375,77 @@ export class Sender implements AsyncDisposable {
    * @throws {ChannelError} as `send()`.
    */
   sendBatch(list: readonly MessageData[], options?: WaitOptions): Promise<void>;
+
+  /**
+   * This sender as a Node `stream.Writable`: each chunk becomes one message (strings are
+   * encoded with the write's encoding, UTF-8 by default).
+   *
+   * Backpressure: a chunk that finds the channel full stays pending until the receiver
+   * makes room; later writes wait in the Writable, so `write()` returns `false` once
+   * `highWaterMark` bytes wait and `'drain'` follows the channel. Under
+   * `backpressure: 'reject'` a full channel fails the write with `ERR_CHANNEL_FULL`,
+   * which destroys the Writable. Do not modify a written buffer before its write
+   * callback: a pending chunk is sent from that memory.
+   *
+   * End: `end()` closes the sender gracefully once every chunk is in the channel
+   * (`'finish'`); the receiver reads them all, then ends.
+   *
+   * Errors: destroying the Writable with an error calls `closeWithError(error)`: buffered
+   * messages are dropped and the receiver fails with the same `name`, `message` and
+   * `code`. Destroying it without an error before `'finish'` relays an error with `code`
+   * `ERR_STREAM_PREMATURE_CLOSE` (what `stream.finished()` reports for it), so a cut-off
+   * stream never looks complete to the receiver. A send that fails (`ERR_CHANNEL_DISCONNECTED`
+   * when the receiver is gone, `ERR_CHANNEL_CLOSED` after `close()`) destroys the Writable
+   * with that error.
+   *
+   * The Writable owns this sender: do not send on it directly while the Writable is in use.
+   *
+   * @example
+   * await stream.promises.pipeline(fs.createReadStream('data.bin'), sender.writable());
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad `options`.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for a negative or non-integer `highWaterMark`.
+   */
+  writable(options?: SenderWritableOptions): import('node:stream').Writable;
+
+  /**
+   * This sender as a WHATWG `WritableStream`: each chunk (a string, `ArrayBuffer` or view)
+   * becomes one message; a write waits while the channel is full, so `writer.ready`
+   * follows the channel. `close()` closes the sender gracefully; `abort(reason)` and a
+   * failed write call `closeWithError` (an `AbortError` when `reason` is undefined).
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad `options`.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for a negative or non-integer `highWaterMark`.
+   */
+  writableStream(options?: WebStreamOptions): import('node:stream/web').WritableStream<MessageData>;
+
+  /**
+   * Zero-copy send, step 1: a `Uint8Array` of `size` bytes in the channel's pool memory
+   * (a view of the `SharedArrayBuffer`) to write the message into; publish it with
+   * {@link Sender.commit} or give it back with {@link Sender.abort}. When no slab of that
+   * size is free the view is ordinary memory and `commit()` copies it (one copy, as
+   * `send()`). Never waits.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` unless `size` is an integer from 0 to 2^32 - 1.
+   * @throws {ChannelError} `ERR_CHANNEL_CLOSED` after `close()`.
+   */
+  reserve(size: number): Uint8Array;
+
+  /**
+   * Zero-copy send, step 2: publishes the first `length` bytes (default: all) of a view
+   * from {@link Sender.reserve}, like `send()`: in call order with other sends, waiting
+   * for room under `'block'`, rejecting `ERR_CHANNEL_FULL` under `'reject'`. Do not
+   * touch the view afterwards. If it rejects with `ERR_CHANNEL_FULL` the reservation is
+   * still yours (commit again or abort); any other failure gives its memory back.
+   * @throws {TypeError} rejects with `ERR_INVALID_ARG_VALUE` for a view that is not a live
+   *   reservation of this sender.
+   * @throws {RangeError} rejects with `ERR_OUT_OF_RANGE` when `length` exceeds the view.
+   * @throws {ChannelError} rejects as `send()` does.
+   */
+  commit(view: Uint8Array, length?: number): Promise<void>;
+
+  /**
+   * Gives back a view from {@link Sender.reserve} without sending it.
+   * @throws {TypeError} `ERR_INVALID_ARG_VALUE` for a view that is not a live reservation.
+   */
+  abort(view: Uint8Array): void;
 
   /**
    * Resolves when the channel is not full (it has room for at least one more byte, and
@@ -482,6 +596,47 @@ export class Receiver implements AsyncIterable<ArrayBuffer>, AsyncDisposable {
    * @throws {RangeError} `ERR_OUT_OF_RANGE` unless `n` is an integer >= 0.
    */
   discard(n: number): number;
+
+  /**
+   * This receiver as a Node `stream.Readable` of bytes (not object mode). Each message is
+   * one `Buffer` chunk that views the received `ArrayBuffer` without copying; it stays
+   * valid as long as you hold it, like the buffers of `recv()`. Zero-length messages carry
+   * no bytes and are skipped. `'data'`, `pipe()` and `pipeline()` see every message as one
+   * chunk; `read(n)` and the Readable's own async iterator (which calls `read()`) may join
+   * buffered chunks into a copy.
+   *
+   * Backpressure: messages are taken from the channel only while the Readable holds less
+   * than `highWaterMark` bytes, so a paused or slow consumer lets the channel fill and the
+   * sender wait.
+   *
+   * End: after a graceful close the Readable emits `'end'` once every message was read.
+   * After `closeWithError()` or a disconnect it is destroyed with that error (`'error'`);
+   * chunks still buffered inside the Readable are discarded, as with any stream destroyed
+   * with an error.
+   *
+   * The Readable owns this receiver: destroying it (`destroy()`, a failing `pipeline()`,
+   * `signal`, or leaving a `for await` loop over the Readable early) closes the receiver,
+   * so buffered messages are dropped and the sender's sends fail with
+   * `ERR_CHANNEL_DISCONNECTED`. Do not receive from this receiver directly while the
+   * Readable is in use. To stop and resume reading later, iterate the receiver instead.
+   *
+   * @example
+   * await stream.promises.pipeline(receiver.readable(), fs.createWriteStream('copy.bin'));
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad `options`.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for a negative or non-integer `highWaterMark`.
+   */
+  readable(options?: ReceiverReadableOptions): import('node:stream').Readable;
+
+  /**
+   * This receiver as a WHATWG `ReadableStream`: one `Uint8Array` per message, a view over
+   * the received `ArrayBuffer` (no copy), zero-length messages included. Messages are
+   * taken while fewer than `highWaterMark` bytes are queued. It closes after a graceful
+   * close and errors after `closeWithError()` or a disconnect. Cancelling it closes the
+   * receiver (the sender's sends then fail with `ERR_CHANNEL_DISCONNECTED`).
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad `options`.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for a negative or non-integer `highWaterMark`.
+   */
+  readableStream(options?: WebStreamOptions): import('node:stream/web').ReadableStream<Uint8Array>;
 
   /**
    * The fastest way to receive small messages: an async iterable of {@link Batch}es,

@@ -23,6 +23,10 @@ class ReceiverReadable extends Readable {
   }
 
   _read() {
+    this.#receive();
+  }
+
+  #receive() {
     if (this.#receiving) return;
     this.#receiving = true;
     // recv() first, not tryRecv(): it yields a turn of the event loop after many
@@ -55,7 +59,7 @@ class ReceiverReadable extends Readable {
       this.destroy(error);
       return;
     }
-    this._read(); // below highWaterMark and nothing ready: wait for the next message
+    this.#receive(); // below highWaterMark and nothing ready: wait for the next message
   }
 
   _destroy(error, callback) {
@@ -70,6 +74,8 @@ class ReceiverReadable extends Readable {
  * A Writable over a sender: each chunk is sent as one message. A chunk that finds the
  * channel full stays pending until the receiver makes room; meanwhile the Writable
  * buffers later writes, so write() returns false and 'drain' waits for the channel.
+ * No _writev: the Writable then drains its buffer synchronously through trySend(),
+ * which measured faster than one sendBatch() per batch.
  */
 class SenderWritable extends Writable {
   #sender;

@@ -137,8 +137,8 @@ async function sender(ch: Channel): Promise<void> {
   tx.sendBatch('a');
   // @ts-expect-error items are message data
   tx.sendBatch([1, 2]);
-  // @ts-expect-error not implemented in this version
-  tx.reserve(16);
+  // @ts-expect-error reserve takes a size
+  tx.reserve('16');
   // @ts-expect-error ready() resolves to nothing
   const readyValue: boolean = await tx.ready();
   use(readyValue);
@@ -202,8 +202,6 @@ async function receiver(ch: Channel): Promise<void> {
   // @ts-expect-error recvBatch resolves an array
   const one: ArrayBuffer = await rx.recvBatch(10);
   use(one);
-  // @ts-expect-error not implemented in this version
-  rx.readable();
   // @ts-expect-error read-only
   rx.pending = 3;
   // @ts-expect-error discard takes a count
@@ -301,3 +299,19 @@ async function queueMembers(ch: Channel, tx: Sender, rx: Receiver): Promise<void
   use(framing, batch, bytes, skipped, buffered);
 }
 use(queueMembers);
+
+// Zero-copy sends, streams and the producers getter.
+async function moreMembers(ch: Channel, tx: Sender, rx: Receiver): Promise<void> {
+  const producers: 'auto' | 'single' = ch.producers;
+  const view: Uint8Array = tx.reserve(128);
+  await tx.commit(view, 64);
+  tx.abort(tx.reserve(8));
+  const readable: import('node:stream').Readable = rx.readable({ highWaterMark: 1024 });
+  const writable: import('node:stream').Writable = tx.writable({ highWaterMark: 1024 });
+  const web: import('node:stream/web').ReadableStream<Uint8Array> = rx.readableStream();
+  const webOut: import('node:stream/web').WritableStream = tx.writableStream({ highWaterMark: 4 });
+  // @ts-expect-error commit resolves to nothing
+  const committed: number = await tx.commit(view);
+  use(producers, readable, writable, web, webOut, committed);
+}
+use(moreMembers);
