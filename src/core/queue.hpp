@@ -299,18 +299,7 @@ class QueueProducer {
   // Ok · Full · Closed · Disconnected · TooLarge · Corrupt.
   // `*rang` is set when a sleeping consumer was flagged and must be woken.
   Status try_send(const uint8_t* data, uint32_t len, bool* rang) noexcept {
-    *rang = false;
-    Status s;
-    if (!multi_ && enter_single()) {
-      s = send_single(data, len);
-      // release: pairs with the upgrader's acquire; our stores of tail and counters
-      // come before any claim of a producer in multi mode.
-      line().single_sending.store(0, std::memory_order_release);
-    } else {
-      s = send_multi(data, len);
-    }
-    if (s == Status::Ok) *rang = data_bell_.ring_if_sleeping();
-    return s;
+    return in_mode([&] { return send_single(data, len); }, [&] { return send_multi(data, len); }, rang);
   }
 
   // Whether a message of `len` bytes would be accepted now (Ok/Full/...).
@@ -334,16 +323,7 @@ class QueueProducer {
   Status try_commit(const Lease& lease, uint32_t len, bool* rang) noexcept {
     *rang = false;
     if (!pool_.is_leased(lease) || len > pool_.slab_size(lease.cls)) return Status::InvalidArgument;
-    Status s;
-    if (!multi_ && enter_single()) {
-      s = commit_single(lease, len);
-      // release: as in try_send().
-      line().single_sending.store(0, std::memory_order_release);
-    } else {
-      s = commit_multi(lease, len);
-    }
-    if (s == Status::Ok) *rang = data_bell_.ring_if_sleeping();
-    return s;
+    return in_mode([&] { return commit_single(lease, len); }, [&] { return commit_multi(lease, len); }, rang);
   }
 
   SlabPool& pool() noexcept { return pool_; }
@@ -370,6 +350,24 @@ class QueueProducer {
 
   // The first producer's side of the handshake. True: single mode, and the caller must
   // clear single_sending after the send. False: multi mode from now on.
+  // Runs `single` inside the single-mode handshake while the channel is in single
+  // mode, else `multi`; rings the consumer's doorbell after a success.
+  template <class Single, class Multi>
+  Status in_mode(Single single, Multi multi, bool* rang) noexcept {
+    *rang = false;
+    Status s;
+    if (!multi_ && enter_single()) {
+      s = single();
+      // release: pairs with the upgrader's acquire; our stores of tail and counters
+      // come before any claim of a producer in multi mode.
+      line().single_sending.store(0, std::memory_order_release);
+    } else {
+      s = multi();
+    }
+    if (s == Status::Ok) *rang = data_bell_.ring_if_sleeping();
+    return s;
+  }
+
   bool enter_single() noexcept {
     // relaxed + the light barrier: the barrier, with the upgrader's heavy one, orders
     // this store before our load of the mode (queue.hpp's Design).
