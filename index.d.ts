@@ -273,8 +273,8 @@ export class Channel {
    * Creates a channel in a new `SharedArrayBuffer`.
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `options` or an option has the wrong type.
    * @throws {TypeError} `ERR_INVALID_ARG_VALUE` for an unknown `backpressure`, `producers`
-   *   or `framing`, and in this version for `backpressure` `'dropOldest'` or `'grow'` and
-   *   `framing` `'bytes'` (not implemented yet).
+   *   or `framing`, and in this version for `backpressure` `'dropOldest'` (not
+   *   implemented yet).
    * @throws {RangeError} `ERR_OUT_OF_RANGE` for a size option outside its range.
    */
   constructor(options?: ChannelOptions);
