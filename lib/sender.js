@@ -326,7 +326,7 @@ class Sender {
     item.watcher.disarm();
     this.#giveBack(item);
     item.reject?.(error);
-    if (this.#queue.length === 0) this.#pump(); // a close or ready() may have waited behind it
+    this.#pump(); // the next send may fit now; a close or ready() may have waited behind it
   }
 
   #dropReady(waiter, error) {

@@ -421,3 +421,18 @@ describe('Zero-copy send: reserve / commit / abort', () => {
     assert.equal(ch.stats().pool.inUse, 0);
   });
 });
+
+describe('Send queue', () => {
+  it('a timed-out send that blocked a smaller one lets the smaller one through', async () => {
+    const ch = new Channel({ capacity: 1 << 15 });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    await tx.send(bytes(30000, 1)); // 2768 bytes of room left
+    const big = tx.send(bytes(10000, 2), { timeout: 20 });
+    const small = tx.send(bytes(100, 3)); // fits, but waits behind `big`
+    await assert.rejects(big, { code: 'ERR_TIMEOUT' });
+    await small; // must not wait for the receiver now
+    assert.equal(new Uint8Array(await rx.recv())[0], 1);
+    assert.equal(new Uint8Array(await rx.recv())[0], 3);
+  });
+});
