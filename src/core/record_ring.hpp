@@ -94,7 +94,9 @@ class RingProducer {
     // creation; the value is validated before use.
     uint64_t t = producer_.tail.load(std::memory_order_relaxed);
     claimed_ = published_ = (t % kRecordAlign == 0) ? t : 0;
-    cached_head_ = consumer_.head.load(std::memory_order_relaxed);
+    // acquire: room granted by this value is written without re-reading head, so the
+    // consumer's reads and zeroing of that space must come before (as in ensure_room).
+    cached_head_ = consumer_.head.load(std::memory_order_acquire);
   }
 
   // Reserves a record with `payload` bytes. On Ok, `*out` is where the payload goes.
@@ -172,8 +174,10 @@ class RingClaimer {
   // `owner`: the producer's ticket (layout.hpp), carried in its claim markers.
   RingClaimer(uint8_t* ring, uint64_t ring_bytes, ProducerLine& producer, ConsumerLine& consumer, uint32_t owner) noexcept
       : ring_(ring), bytes_(ring_bytes), mask_(ring_bytes - 1), owner_(owner << 8), producer_(producer), consumer_(consumer) {
-    // relaxed: a hint, validated against tail before use.
-    cached_head_ = consumer_.head.load(std::memory_order_relaxed);
+    // acquire: find_room() grants room from this value without re-reading head, so the
+    // consumer's zeroing of that space must happen before our writes to it. (A relaxed
+    // load here let a producer joining mid-stream race the zeroing; TSan saw it.)
+    cached_head_ = consumer_.head.load(std::memory_order_acquire);
   }
 
   // Claims a record for a `length`-byte message of `type` (Inline: the payload;
