@@ -70,7 +70,13 @@ describe('Streams over a channel', function () {
       const readable = createReadable(rx, { highWaterMark });
       readable.read(0); // start reading, without consuming
 
-      await until(() => Atomics.load(progress, 1) > 0 && ch.stats().pendingBytes === capacity, 'a full channel');
+      // Full, and every completed write accounted for (write callbacks run a little
+      // after their sends, later still under a sanitizer): the writer has stopped.
+      const settled = () =>
+        Atomics.load(progress, 1) > 0 &&
+        ch.stats().pendingBytes === capacity &&
+        Atomics.load(progress, 0) === readable.readableLength + rx.pendingBytes;
+      await until(settled, 'a full channel and a waiting writer');
       const written = Atomics.load(progress, 0);
       await sleep(100);
       assert.equal(Atomics.load(progress, 0), written, 'the writer waits');
