@@ -39,12 +39,6 @@ function validateSignal(value, name = 'options.signal') {
   return value;
 }
 
-/** Options of a call that may wait: `{ timeout?, signal? }`. */
-function validateWaitOptions(options) {
-  const o = validateObject(options, 'options');
-  return { timeout: validateTimeout(o.timeout), signal: validateSignal(o.signal) };
-}
-
 /**
  * The bytes of a message: an ArrayBuffer, any ArrayBufferView, or a string (UTF-8).
  * Returns something the native side reads without copying.
@@ -64,6 +58,5 @@ module.exports = {
   validateOneOf,
   validateTimeout,
   validateSignal,
-  validateWaitOptions,
   toBytes,
 };

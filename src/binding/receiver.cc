@@ -183,10 +183,7 @@ Napi::Value ReceiverWrap::PollBatch(const Napi::CallbackInfo& info) {
       &rang);
   if (rang) arena_->attachment.hub->wake(Side::Sender);
   if (failed) throw Napi::Error::New(env, "out of memory while receiving");
-  if (s != Status::Ok) {
-    if (s == Status::Errored) consumer_->discard_all();
-    return Napi::Number::New(env, static_cast<int>(s));
-  }
+  if (s != Status::Ok) return Napi::Number::New(env, static_cast<int>(s));
   const size_t header = batch_lengths_.size() * sizeof(uint32_t);
   void* data;
   napi_value packed;
@@ -206,7 +203,6 @@ Napi::Value ReceiverWrap::Poll(const Napi::CallbackInfo& info) {
   napi_value list;
   const Status s = drain(env, max ? max : 1, &list);
   if (s == Status::Ok) return Napi::Value(env, list);
-  if (s == Status::Errored) consumer_->discard_all();
   return Napi::Number::New(env, static_cast<int>(s));
 }
 
@@ -236,7 +232,6 @@ Napi::Value ReceiverWrap::RecvSync(const Napi::CallbackInfo& info) {
       env, consumer_->data_bell(), timeout_ns(info[0]), Status::Empty, [&] { return drain(env, 1, &list); },
       [&] { return !consumer_->ready(); });
   if (s == Status::Ok) return Napi::Array(env, list).Get(uint32_t{0});
-  if (s == Status::Errored) consumer_->discard_all();
   return Napi::Number::New(env, static_cast<int>(s));
 }
 

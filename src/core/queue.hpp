@@ -664,13 +664,17 @@ class QueueConsumer {
 
   // Receives up to `max` messages, calling `on_message(Message&)` for each (inline
   // data must be copied inside the call). Returns Ok if at least one was delivered,
-  // else Empty, Closed (graceful end), Errored, Disconnected or Corrupt.
+  // else Empty, Closed (graceful end), Errored (buffered messages are dropped and
+  // their slabs returned: closeWithError is immediate), Disconnected or Corrupt.
   // `*rang` is set when a sleeping producer was flagged and must be woken.
   template <class OnMessage>
   Status drain(std::size_t max, OnMessage&& on_message, bool* rang) noexcept {
     *rang = false;
     uint32_t st = memory_.state();
-    if (st & state_bits::kSenderErrored) return Status::Errored;
+    if (st & state_bits::kSenderErrored) {
+      discard_all();
+      return Status::Errored;
+    }
     if (st & state_bits::kReceiverClosed) return Status::Closed;
     std::size_t delivered = 0;
     Status s = Status::Ok;

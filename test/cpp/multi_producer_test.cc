@@ -464,30 +464,18 @@ TEST(MultiProducerStress, FourProducersJoinLeaveAndOneDiesMidClaim) {
   std::thread consumer_thread([&] {
     QueueConsumer consumer(ch.memory, ch.heap);
     test::Waiter wait{64};
-    for (;;) {
-      bool rang;
-      const Status s = consumer.drain(64, [&](Message& m) {
-        Tagged t{};
-        const bool content_ok = read_tagged(m, &t) && m.length == stress_size(t.stream, t.seq);
-        if (!content_ok && bad++ == 0) ADD_FAILURE() << "bad content at message " << received;
-        if (content_ok) {
-          uint64_t& next = next_seq[t.stream];
-          if (t.seq != next && out_of_order++ == 0) ADD_FAILURE() << "stream " << t.stream << ": seq " << t.seq << " for " << next;
-          next = t.seq + 1;
-        }
-        if (m.owner == Message::Owner::Slab) consumer.pool().release(m.lease);
-        ++received;
-      }, &rang);
-      if (s == Status::Ok) {
-        wait.reset();
-        continue;
+    end = test::consume_until_end(consumer, wait, [&](Message& m) {
+      Tagged t{};
+      const bool content_ok = read_tagged(m, &t) && m.length == stress_size(t.stream, t.seq);
+      if (!content_ok && bad++ == 0) ADD_FAILURE() << "bad content at message " << received;
+      if (content_ok) {
+        uint64_t& next = next_seq[t.stream];
+        if (t.seq != next && out_of_order++ == 0) ADD_FAILURE() << "stream " << t.stream << ": seq " << t.seq << " for " << next;
+        next = t.seq + 1;
       }
-      if (s != Status::Empty) {
-        end = s;
-        break;
-      }
-      wait.wait(consumer.data_bell(), [&] { return !consumer.ready(); });
-    }
+      if (m.owner == Message::Owner::Slab) consumer.pool().release(m.lease);
+      ++received;
+    });
     timeouts += wait.timeouts;
     consumer_done = true;
   });

@@ -90,19 +90,7 @@ void run_queue_stress(uint64_t count, uint32_t spins) {
       if (m.owner == Message::Owner::Slab) failed_releases += !consumer.pool().release(m.lease);
       ++received;
     };
-    for (;;) {
-      bool rang;
-      const Status s = consumer.drain(64, check, &rang);
-      if (s == Status::Ok) {
-        consumer_wait.reset();
-        continue;
-      }
-      if (s != Status::Empty) {
-        end = s;
-        return;
-      }
-      consumer_wait.wait(consumer.data_bell(), [&] { return !consumer.ready(); });
-    }
+    end = test::consume_until_end(consumer, consumer_wait, check);
   });
 
   producer_thread.join();

@@ -120,6 +120,22 @@ struct Waiter {
   uint64_t timeouts = 0;
 };
 
+// A consumer thread's loop: drains in batches of 64 and, when empty, waits on the data
+// doorbell (spin, then sleep) until the stream ends; returns how it ended.
+template <class OnMessage>
+Status consume_until_end(QueueConsumer& consumer, Waiter& wait, OnMessage&& on_message) {
+  for (;;) {
+    bool rang;  // the core rang the producer's futex itself; no async waker in tests
+    const Status s = consumer.drain(64, on_message, &rang);
+    if (s == Status::Ok) {
+      wait.reset();
+      continue;
+    }
+    if (s != Status::Empty) return s;
+    wait.wait(consumer.data_bell(), [&] { return !consumer.ready(); });
+  }
+}
+
 inline std::vector<uint8_t> make_payload(uint32_t len, uint64_t seq) {
   std::vector<uint8_t> v(len);
   fill_payload(v.data(), len, seq);
