@@ -26,6 +26,9 @@ const Status = Object.freeze({
 /** Mirrors role_bits in src/core/layout.hpp. */
 const Role = Object.freeze({ SENDER: 1, RECEIVER: 2 });
 
+/** Mirrors ChannelKind in src/core/layout.hpp: what a SharedArrayBuffer holds. */
+const Kind = Object.freeze({ QUEUE: 1, BROADCAST: 2, WATCH: 3, MAILBOX: 4 });
+
 /**
  * The JS-level options kept in the channel's header (`flags`), read back by from().
  * Bits 0-1: the index of the backpressure mode in ['block', 'reject', 'dropOldest', 'grow'].
@@ -53,4 +56,4 @@ function errorForStatus(status) {
   return channelError(code, STATUS_MESSAGES[status]);
 }
 
-module.exports = { native, Status, Role, Flags, errorForStatus, layoutVersion: native.layoutVersion };
+module.exports = { native, Status, Role, Kind, Flags, errorForStatus, layoutVersion: native.layoutVersion };

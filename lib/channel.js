@@ -1,6 +1,6 @@
 'use strict';
 
-const { native, Status, Role, Flags, errorForStatus, layoutVersion } = require('./binding');
+const { native, Status, Role, Kind, Flags, errorForStatus, layoutVersion } = require('./binding');
 const { channelError, argValueError } = require('./errors');
 const { MAX_CAPACITY, MAX_MESSAGE_SIZE, validateObject, validateInteger, validateOneOf } = require('./validate');
 const { Sender } = require('./sender');
@@ -28,7 +28,7 @@ function channelOptions(options) {
   let flags = BACKPRESSURE.indexOf(backpressure);
   if (producers === 'single') flags |= Flags.PRODUCERS_SINGLE;
   if (framing === 'bytes') flags |= Flags.FRAMING_BYTES;
-  return { capacity, maxMessageSize, slabSize, poolSlabs, flags };
+  return { kind: Kind.QUEUE, capacity, maxMessageSize, slabSize, poolSlabs, flags };
 }
 
 /**
@@ -126,7 +126,7 @@ class Channel {
   #attach(buffer) {
     this.#buffer = buffer;
     this.#view = new Uint8Array(buffer);
-    this.#native = new native.Channel(this.#view);
+    this.#native = new native.Channel(this.#view, Kind.QUEUE);
     this.#info = this.#native.info();
   }
 

@@ -80,12 +80,13 @@ ChannelConfig config_from(const Napi::Object& o) {
   c.slab_size = static_cast<uint32_t>(to_u64(o.Get("slabSize")));
   c.pool_slabs = static_cast<uint32_t>(to_u64(o.Get("poolSlabs")));
   c.options = static_cast<uint32_t>(to_u64(o.Get("flags")));
+  if (const uint64_t kind = to_u64(o.Get("kind"))) c.kind = static_cast<uint32_t>(kind);
   const uint64_t inline_max = to_u64(o.Get("inlineMax"));
   if (inline_max) c.inline_max = static_cast<uint32_t>(inline_max);
   return c;
 }
 
-Attachment Attachment::from(const Napi::Value& view) {
+Attachment Attachment::from(const Napi::Value& view, ChannelKind kind) {
   Napi::Env env = view.Env();
   if (!view.IsTypedArray()) throw_channel_error(env, "ERR_INVALID_HANDLE", "not a ringport handle");
   const uint8_t* data;
@@ -94,6 +95,9 @@ Attachment Attachment::from(const Napi::Value& view) {
   Status status;
   auto hub = Hub::attach(const_cast<uint8_t*>(data), length, &status);
   if (!hub) throw_channel_error(env, "ERR_INVALID_HANDLE", "not a live ringport channel of this layout version");
+  if (hub->memory().layout().kind != static_cast<uint32_t>(kind)) {
+    throw_channel_error(env, "ERR_INVALID_HANDLE", "a handle of another kind of ringport channel");
+  }
   return Attachment{Napi::Persistent(view.As<Napi::Object>()), std::move(hub)};
 }
 
@@ -104,7 +108,8 @@ Napi::Function ChannelWrap::Define(Napi::Env env) {
                       InstanceMethod<&ChannelWrap::State>("state")});
 }
 
-ChannelWrap::ChannelWrap(const Napi::CallbackInfo& info) : ObjectWrap(info), attachment_(Attachment::from(info[0])) {}
+ChannelWrap::ChannelWrap(const Napi::CallbackInfo& info)
+    : ObjectWrap(info), attachment_(Attachment::from(info[0], static_cast<ChannelKind>(info[1].As<Napi::Number>().Uint32Value()))) {}
 
 Napi::Value ChannelWrap::Claim(const Napi::CallbackInfo& info) {
   const uint32_t role = info[0].As<Napi::Number>().Uint32Value();
@@ -143,6 +148,7 @@ Napi::Value ChannelWrap::Info(const Napi::CallbackInfo& info) {
   out.Set("capacity", Napi::Number::New(env, static_cast<double>(l.capacity)));
   out.Set("maxMessageSize", Napi::Number::New(env, static_cast<double>(l.max_message_size)));
   out.Set("flags", Napi::Number::New(env, l.options));
+  out.Set("kind", Napi::Number::New(env, l.kind));
   out.Set("inlineMax", Napi::Number::New(env, l.inline_max));
   out.Set("byteLength", Napi::Number::New(env, static_cast<double>(l.total_bytes)));
   return out;

@@ -82,7 +82,7 @@ Napi::Function ReceiverWrap::Define(Napi::Env env) {
 }
 
 ReceiverWrap::ReceiverWrap(const Napi::CallbackInfo& info)
-    : ObjectWrap(info), arena_(new Arena{Attachment::from(info[0])}) {
+    : ObjectWrap(info), arena_(new Arena{Attachment::from(info[0], ChannelKind::Queue)}) {
   Hub& hub = *arena_->attachment.hub;
   consumer_.emplace(hub.memory(), hub.heap());
   endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), arena_->attachment.hub, Side::Receiver);

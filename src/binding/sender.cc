@@ -18,7 +18,7 @@ Napi::Function SenderWrap::Define(Napi::Env env) {
 // (view, additional): the channel's first sender (its role already claimed by the
 // caller), or with `additional` one more producer, which upgrades the channel to
 // multi-producer. Throws ERR_CHANNEL_ROLE_TAKEN when every producer slot is taken.
-SenderWrap::SenderWrap(const Napi::CallbackInfo& info) : ObjectWrap(info), attachment_(Attachment::from(info[0])) {
+SenderWrap::SenderWrap(const Napi::CallbackInfo& info) : ObjectWrap(info), attachment_(Attachment::from(info[0], ChannelKind::Queue)) {
   Hub& hub = *attachment_.hub;
   uint32_t ticket = kFirstProducerTicket;
   if (info[1].ToBoolean()) {

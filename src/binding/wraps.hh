@@ -19,8 +19,8 @@ struct Attachment {
   Napi::ObjectReference view;
   std::shared_ptr<Hub> hub;
   // Attaches to the channel in `view` (a Uint8Array over the SharedArrayBuffer);
-  // throws a ChannelError ERR_INVALID_HANDLE if it is not one.
-  static Attachment from(const Napi::Value& view);
+  // throws a ChannelError ERR_INVALID_HANDLE if it is not a channel of `kind`.
+  static Attachment from(const Napi::Value& view, ChannelKind kind);
 };
 
 // Throws the ChannelError for `code`; `ChannelError` is registered by lib/binding.js.
@@ -79,7 +79,7 @@ Status block_until(napi_env env, Doorbell bell, int64_t timeout, Status blocked,
 class ChannelWrap : public Napi::ObjectWrap<ChannelWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
-  explicit ChannelWrap(const Napi::CallbackInfo& info);  // (view)
+  explicit ChannelWrap(const Napi::CallbackInfo& info);  // (view, kind)
 
  private:
   Napi::Value Claim(const Napi::CallbackInfo& info);  // (role) -> status

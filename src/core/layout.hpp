@@ -45,7 +45,10 @@ inline constexpr uint32_t kMaxSlabCount = 1u << 20;
 // larger ones go to a slab and reach JS zero-copy (an external buffer costs ~1.75 us).
 inline constexpr uint32_t kDefaultInlineMax = 4096;
 
-enum class ChannelKind : uint32_t { Queue = 1 };
+// What the shared memory holds. Every kind shares Header and the slab pool; the region
+// at ring_offset is the kind's own (a record ring, a broadcast ring, a value slot).
+enum class ChannelKind : uint32_t { Queue = 1, Broadcast = 2, Watch = 3, Mailbox = 4 };
+inline constexpr bool is_known_kind(uint32_t kind) noexcept { return kind >= 1 && kind <= 4; }
 
 // State bits, set once with fetch_or and never cleared.
 namespace state_bits {
@@ -225,6 +228,7 @@ struct ChannelConfig {
   uint32_t pool_slabs = 0;  // slabs per class; 0: enough for `capacity` bytes per class
   uint32_t inline_max = kDefaultInlineMax;
   uint32_t options = 0;
+  uint32_t kind = static_cast<uint32_t>(ChannelKind::Queue);
 };
 
 inline constexpr uint64_t round_up_pow2(uint64_t v) noexcept {
@@ -260,8 +264,9 @@ struct Layout {
   static Status compute(const ChannelConfig& cfg, Layout* out) noexcept {
     if (cfg.capacity < 1 || cfg.capacity > kMaxCapacity) return Status::InvalidArgument;
     if (cfg.max_message_size < 1 || cfg.max_message_size > UINT32_MAX) return Status::InvalidArgument;
+    if (!is_known_kind(cfg.kind)) return Status::InvalidArgument;
     Layout l;
-    l.kind = static_cast<uint32_t>(ChannelKind::Queue);
+    l.kind = cfg.kind;
     l.options = cfg.options;
     l.capacity = round_up_pow2(cfg.capacity < kMinCapacity ? kMinCapacity : cfg.capacity);
     l.max_message_size = cfg.max_message_size;
@@ -297,7 +302,7 @@ struct Layout {
 
   // Checks a layout read from untrusted memory against the buffer it came from.
   Status validate(uint64_t buffer_bytes) const noexcept {
-    if (kind != static_cast<uint32_t>(ChannelKind::Queue)) return Status::Corrupt;
+    if (!is_known_kind(kind)) return Status::Corrupt;
     if (total_bytes == 0 || total_bytes > buffer_bytes) return Status::Corrupt;
     if (!is_pow2(capacity) || capacity > kMaxCapacity) return Status::Corrupt;
     if (max_message_size == 0 || max_message_size > UINT32_MAX) return Status::Corrupt;

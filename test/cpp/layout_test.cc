@@ -150,7 +150,7 @@ TEST(Layout, ValidateRejectsEachCorruptedField) {
   ASSERT_EQ(good.validate(buffer), Status::Ok);
   const uint64_t huge = ~uint64_t{7};  // aligned, and wraps any addition
   const std::vector<std::pair<const char*, std::function<void(Layout&)>>> corruptions{
-      {"kind", [](Layout& l) { l.kind = 2; }},
+      {"kind", [](Layout& l) { l.kind = 5; }},
       {"total_bytes 0", [](Layout& l) { l.total_bytes = 0; }},
       {"total_bytes past buffer", [](Layout& l) { l.total_bytes += 8; }},
       {"capacity not a power of two", [](Layout& l) { l.capacity += 1; }},
