@@ -84,9 +84,35 @@ class HeapTable {
     return true;
   }
 
+  // Broadcast: a block many receivers share. The table holds one reference, dropped
+  // by unshare() when the ring lets go of the message; each receiver holds another.
+  uint64_t share(std::shared_ptr<HeapBlock> block) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const uint64_t id = ++last_id_;
+    shared_.emplace(id, std::move(block));
+    return id;
+  }
+
+  // The shared block filed under `id` if it is there and `length` bytes long; else null.
+  std::shared_ptr<HeapBlock> find_shared(uint64_t id, uint32_t length) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = shared_.find(id);
+    if (it == shared_.end() || it->second->length != length) return nullptr;
+    return it->second;
+  }
+
+  void unshare(uint64_t id) {
+    std::shared_ptr<HeapBlock> last;  // freed outside the lock
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = shared_.find(id);
+    if (it == shared_.end()) return;
+    last = std::move(it->second);
+    shared_.erase(it);
+  }
+
   std::size_t size() const {
     std::lock_guard<std::mutex> lock(mu_);
-    return blocks_.size();
+    return blocks_.size() + shared_.size();
   }
 
   uint64_t spare_bytes() const {
@@ -104,6 +130,7 @@ class HeapTable {
   mutable std::mutex mu_;
   uint64_t last_id_ = 0;
   std::unordered_map<uint64_t, HeapBlock> blocks_;
+  std::unordered_map<uint64_t, std::shared_ptr<HeapBlock>> shared_;
   std::vector<HeapBlock> spare_[33];
   uint64_t spare_bytes_ = 0;
 };

@@ -139,7 +139,8 @@ struct ConsumerLine {
   std::atomic<uint64_t> head;  // next byte position the consumer reads; only the consumer stores it
   std::atomic<uint64_t> messages;
   std::atomic<uint64_t> bytes;
-  uint8_t pad[kFalseSharingRange - 24];
+  std::atomic<uint64_t> lagged;  // broadcast: times a receiver fell behind and skipped messages
+  uint8_t pad[kFalseSharingRange - 32];
 };
 
 // A sleeper flag plus an epoch to futex-wait on (see doorbell.hpp).
@@ -164,6 +165,12 @@ struct ClassHead {
 static_assert(sizeof(StateLine) == kFalseSharingRange && sizeof(ProducerLine) == kFalseSharingRange &&
               sizeof(ConsumerLine) == kFalseSharingRange && sizeof(DoorbellLine) == kFalseSharingRange &&
               sizeof(PoolCounters) == kFalseSharingRange && sizeof(ClassHead) == kFalseSharingRange);
+
+// Bytes of per-slab metadata: a SlabMeta, and for a broadcast also a reference-count
+// word (broadcast.hpp), stored as SlabMeta[count] then uint64_t[count].
+inline constexpr uint64_t meta_bytes_per_slab(uint32_t kind) noexcept {
+  return kind == static_cast<uint32_t>(ChannelKind::Broadcast) ? 16 : 8;
+}
 
 // Per-slab descriptor. `lease` is (generation << 1) | leased; a lease names the
 // generation it was handed out with, so a second release of it finds a newer
@@ -285,7 +292,7 @@ struct Layout {
       l.classes[c].slab_size = static_cast<uint32_t>(slab);
       l.classes[c].slab_count = static_cast<uint32_t>(count);
       l.classes[c].meta_offset = offset;
-      offset += align_up(count * sizeof(SlabMeta), 64);
+      offset += align_up(count * meta_bytes_per_slab(l.kind), 64);
       l.class_count = c + 1;
       if (slab >= l.capacity || slab << 3 > (uint64_t{1} << 30)) break;
       slab <<= 3;
@@ -319,7 +326,7 @@ struct Layout {
       if (c > 0 && k.slab_size <= classes[c - 1].slab_size) return Status::Corrupt;
       if (k.slab_count == 0 || k.slab_count > kMaxSlabCount) return Status::Corrupt;
       if (k.meta_offset < ring_end || k.meta_offset % 8 != 0 || k.meta_offset > total_bytes) return Status::Corrupt;
-      if (uint64_t{k.slab_count} * sizeof(SlabMeta) > total_bytes - k.meta_offset) return Status::Corrupt;
+      if (uint64_t{k.slab_count} * meta_bytes_per_slab(kind) > total_bytes - k.meta_offset) return Status::Corrupt;
       if (k.arena_offset < ring_end || k.arena_offset % 8 != 0 || k.arena_offset > total_bytes) return Status::Corrupt;
       if (uint64_t{k.slab_count} * k.slab_size > total_bytes - k.arena_offset) return Status::Corrupt;
     }

@@ -65,6 +65,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string_view>
 #include <thread>
@@ -637,14 +638,17 @@ class QueueProducer {
   uint64_t cached_received_bytes_ = 0;
 };
 
-// A received message. Inline payloads point into the ring and must be copied before
-// the next receive; slab and heap payloads belong to the receiver until released.
+// A received message. Inline payloads point into the ring (or a receiver's scratch
+// copy) and must be copied before the next receive; slab and heap payloads belong to
+// the receiver until released. A broadcast's are shared: SharedSlab holds one
+// reference to the slab (broadcast.hpp), SharedHeap one to the block.
 struct Message {
-  enum class Owner { Ring, Slab, Heap } owner = Owner::Ring;
+  enum class Owner { Ring, Slab, Heap, SharedSlab, SharedHeap } owner = Owner::Ring;
   const uint8_t* data = nullptr;
   uint32_t length = 0;
-  Lease lease{};     // Owner::Slab
-  HeapBlock block;   // Owner::Heap
+  Lease lease{};                      // Owner::Slab, Owner::SharedSlab
+  HeapBlock block;                    // Owner::Heap
+  std::shared_ptr<HeapBlock> shared;  // Owner::SharedHeap
 };
 
 // The consuming end. One per channel; lives in the consumer's thread.

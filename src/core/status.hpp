@@ -18,6 +18,7 @@ enum class Status : int32_t {
   TimedOut = 8,
   InvalidArgument = 9,
   RoleTaken = 10,
+  Lagged = 11,          // a broadcast receiver fell behind; messages were skipped
 };
 
 }  // namespace ringport

@@ -18,7 +18,8 @@ namespace ringport {
 // Lets gtest print a Status by name.
 inline void PrintTo(Status s, std::ostream* os) {
   static constexpr const char* kNames[] = {"Ok",           "Full",     "Empty",    "Closed",          "Errored",  "Disconnected",
-                                           "TooLarge",     "Corrupt",  "TimedOut", "InvalidArgument", "RoleTaken"};
+                                           "TooLarge",     "Corrupt",  "TimedOut", "InvalidArgument", "RoleTaken",
+                                           "Lagged"};
   const auto i = static_cast<std::size_t>(s);
   *os << (i < std::size(kNames) ? kNames[i] : "Status?");
 }
@@ -122,8 +123,8 @@ struct Waiter {
 
 // A consumer thread's loop: drains in batches of 64 and, when empty, waits on the data
 // doorbell (spin, then sleep) until the stream ends; returns how it ended.
-template <class OnMessage>
-Status consume_until_end(QueueConsumer& consumer, Waiter& wait, OnMessage&& on_message) {
+template <class Consumer, class OnMessage>
+Status consume_until_end(Consumer& consumer, Waiter& wait, OnMessage&& on_message) {
   for (;;) {
     bool rang;  // the core rang the producer's futex itself; no async waker in tests
     const Status s = consumer.drain(64, on_message, &rang);
