@@ -136,7 +136,7 @@ export interface ChannelStats {
   bytesReceived: number;
   /** Messages overwritten by `'dropOldest'`; always 0 in this version. */
   dropped: number;
-  /** Messages missed by lagging receivers (Broadcast); always 0 for a `Channel`. */
+  /** Broadcast: times receivers fell behind and skipped messages; always 0 for a `Channel`. */
   lagged: number;
   /** Messages buffered now (`sent - received`). */
   pending: number;
@@ -305,8 +305,8 @@ export class Channel {
 
   /**
    * Claims the producing end, which then belongs to this thread.
-   * @throws {ChannelError} `ERR_CHANNEL_ROLE_TAKEN` when a sender was already claimed, in
-   *   any thread (this version has no multi-producer upgrade yet).
+   * @throws {ChannelError} `ERR_CHANNEL_ROLE_TAKEN` when a sender was already claimed and
+   *   the channel is `producers: 'single'`, or when all 64 producer slots are live.
    */
   sender(): Sender;
 
@@ -531,6 +531,12 @@ export class Sender implements AsyncDisposable {
  * When the producer's thread exits or is terminated, or its sender is collected, without
  * `close()`, the receiver first drains every committed message, then fails with
  * `ERR_CHANNEL_DISCONNECTED` (distinguishable from a clean end).
+ *
+ * A {@link Broadcast} receiver is a `Receiver` too. When it falls more than the
+ * broadcast's capacity behind, its next receive (`recv()`, an iteration step,
+ * `tryRecv()`, `recvSync()`, a `batches()` step) fails once with `ERR_CHANNEL_LAGGED`,
+ * whose `missed` says how many messages it skipped; the receive after that continues
+ * from the oldest message still held. Closing a broadcast receiver affects no one else.
  */
 export class Receiver implements AsyncIterable<ArrayBuffer>, AsyncDisposable {
   private constructor();
@@ -713,7 +719,11 @@ export class Receiver implements AsyncIterable<ArrayBuffer>, AsyncDisposable {
    */
   unref(): this;
 
-  /** The channel's counters (see {@link ChannelStats}). Never waits. */
+  /**
+   * The channel's counters (see {@link ChannelStats}). On a {@link Broadcast} receiver:
+   * this receiver's own `received`, `bytesReceived`, `lagged` (lag events), `dropped`
+   * (messages it missed) and `pending` (sent but not yet received by it). Never waits.
+   */
   stats(): ChannelStats;
 
   /** Same as {@link Receiver.close}; for `await using`. */
@@ -732,4 +742,138 @@ export class Batch implements Iterable<Uint8Array> {
   /** Message `i` (negative `i` counts from the end), or `undefined` out of range. */
   at(i: number): Uint8Array | undefined;
   [Symbol.iterator](): IterableIterator<Uint8Array>;
+}
+
+/** Options of `new Broadcast()`. */
+export interface BroadcastOptions {
+  /**
+   * Bytes of messages held for receivers that are behind, rounded up to a power of two;
+   * a receiver further behind than this lags. An integer from 1 to 2^30. Default 1 MiB.
+   */
+  capacity?: number | undefined;
+  /** Larger sends fail with `ERR_MESSAGE_TOO_LARGE`. An integer from 1 to 2^32 - 1. Default 1 GiB. */
+  maxMessageSize?: number | undefined;
+  /** Bytes per buffer-pool slab, an integer from 4096 to 2^30. Default: the implementation's choice. */
+  slabSize?: number | undefined;
+  /** Number of buffer-pool slabs per size class, an integer from 2 to 2^20. Default: the implementation's choice. */
+  poolSlabs?: number | undefined;
+}
+
+/** Like {@link ChannelHandle}, for a {@link Broadcast}. */
+export interface BroadcastHandle {
+  /** Always `'ringport.broadcast'`. */
+  readonly type: 'ringport.broadcast';
+  /** Layout version of the shared memory; `from()` accepts only its own. */
+  readonly version: number;
+  /** The broadcast itself: header, ring and buffer pool. */
+  readonly buffer: SharedArrayBuffer;
+}
+
+/**
+ * One producer, any number of receivers in any threads; each receiver gets every
+ * message sent after it attached, in order. Sends never wait for receivers: a receiver
+ * more than `capacity` bytes behind gets one `ERR_CHANNEL_LAGGED` (with `missed`) and
+ * continues from the oldest message still held, so a slow or dead receiver never holds
+ * back the sender or the other receivers.
+ *
+ * Buffer lifetime: as for {@link Receiver}. Messages over 4 KiB are zero-copy: every
+ * receiver's buffer is a view of the same pool slab, freed when the last receiver
+ * releases its buffer (or it is collected) and the broadcast no longer holds the message.
+ *
+ * @example
+ * const bc = new Broadcast({ capacity: 1 << 20 });
+ * for (const w of workers) w.postMessage(bc.handle);   // each: Broadcast.from(h).receiver()
+ * const tx = bc.sender();
+ * await tx.send(JSON.stringify(event));                // resolves at once
+ */
+export class Broadcast {
+  /**
+   * Creates a broadcast in a new `SharedArrayBuffer`.
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `options` or an option has the wrong type.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for a size option outside its range.
+   */
+  constructor(options?: BroadcastOptions);
+
+  /**
+   * Attaches to a broadcast created in any thread, without copying data.
+   * @throws {ChannelError} `ERR_INVALID_HANDLE` when `handle` is not a live broadcast
+   *   handle of this layout version (a `Channel`'s handle is refused too).
+   */
+  static from(handle: BroadcastHandle): Broadcast;
+
+  /** A structured-clonable value that attaches to this broadcast in any thread. */
+  readonly handle: BroadcastHandle;
+
+  /** Bytes of messages held for receivers that are behind (a power of two). */
+  readonly capacity: number;
+
+  /**
+   * Claims the sending end, which then belongs to this thread.
+   * @throws {ChannelError} `ERR_CHANNEL_ROLE_TAKEN` when a sender was already claimed, in any thread.
+   */
+  sender(): BroadcastSender;
+
+  /**
+   * A new receiver in this thread, which gets every message sent from now on. Any
+   * number may exist, in any threads, joining and leaving at any time.
+   */
+  receiver(): Receiver;
+
+  /** Graceful close from any thread: no more sends; receivers get what was sent, then end. */
+  close(): void;
+
+  /**
+   * Counters since creation: `sent`/`bytesSent`; `received`, `bytesReceived` and
+   * `lagged` summed over every receiver; `pending` 0 (it is per receiver: see
+   * `receiver.stats()`). Never waits.
+   */
+  stats(): ChannelStats;
+}
+
+/**
+ * The sending end of a {@link Broadcast}. Nothing it does ever waits: the oldest
+ * messages make room for new ones.
+ */
+export class BroadcastSender implements AsyncDisposable {
+  private constructor();
+
+  /** `true` once `close()` or `closeWithError()` was called. */
+  readonly closed: boolean;
+
+  /**
+   * Publishes `data` (a string is sent as UTF-8) to every receiver. Resolves at once.
+   * @throws {ChannelError} rejects with `ERR_CHANNEL_CLOSED` after a close,
+   *   `ERR_MESSAGE_TOO_LARGE`, or `ERR_CHANNEL_FULL` when memory for a large message
+   *   cannot be had at all.
+   * @throws {TypeError} rejects with `ERR_INVALID_ARG_TYPE` for other `data`.
+   */
+  send(data: MessageData): Promise<void>;
+
+  /** As {@link BroadcastSender.send}, synchronously; returns `true` (never full). Throws instead of rejecting. */
+  trySend(data: MessageData): boolean;
+
+  /** As {@link BroadcastSender.send}, synchronously. Throws instead of rejecting. */
+  sendSync(data: MessageData): void;
+
+  /** Publishes every item of `list` in order, with one crossing into native code. Rejects as `send()`. */
+  sendBatch(list: readonly MessageData[]): Promise<void>;
+
+  /** Graceful: no more sends; receivers get what was sent, then end. Idempotent. */
+  close(): void;
+
+  /**
+   * Immediate: each receiver's next receive rejects with an error of the same `name`,
+   * `message` and `code` as `error`; what it had not received is dropped.
+   */
+  closeWithError(error: unknown): void;
+
+  /** Nothing a broadcast sender does keeps the event loop alive; these return `this`. */
+  ref(): this;
+  unref(): this;
+
+  /** The broadcast's counters (see {@link Broadcast.stats}). */
+  stats(): ChannelStats;
+
+  /** Same as {@link BroadcastSender.close}; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }

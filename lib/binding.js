@@ -21,6 +21,7 @@ const Status = Object.freeze({
   TIMED_OUT: 8,
   INVALID_ARGUMENT: 9,
   ROLE_TAKEN: 10,
+  LAGGED: 11,
 });
 
 /** Mirrors role_bits in src/core/layout.hpp. */

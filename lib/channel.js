@@ -1,8 +1,9 @@
 'use strict';
 
-const { native, Status, Role, Kind, Flags, errorForStatus, layoutVersion } = require('./binding');
-const { channelError, argValueError } = require('./errors');
-const { MAX_CAPACITY, MAX_MESSAGE_SIZE, validateObject, validateInteger, validateOneOf } = require('./validate');
+const { native, Status, Role, Kind, Flags, errorForStatus } = require('./binding');
+const { argValueError } = require('./errors');
+const { validateObject, validateOneOf } = require('./validate');
+const { createMemory, makeHandle, bufferOf, sizeOptions } = require('./memory');
 const { Sender } = require('./sender');
 const { Receiver } = require('./receiver');
 
@@ -14,21 +15,17 @@ const SUPPORTED_BACKPRESSURE = ['block', 'reject', 'grow'];
 
 function channelOptions(options) {
   const o = validateObject(options, 'options');
-  const capacity = o.capacity === undefined ? 1 << 20 : validateInteger(o.capacity, 'options.capacity', 1, MAX_CAPACITY);
+  const sizes = sizeOptions(o, 1 << 20);
   const backpressure = o.backpressure === undefined ? 'block' : validateOneOf(o.backpressure, 'options.backpressure', BACKPRESSURE);
   if (!SUPPORTED_BACKPRESSURE.includes(backpressure)) {
     throw argValueError('options.backpressure', backpressure, 'is not supported by this version of ringport yet');
   }
   const producers = o.producers === undefined ? 'auto' : validateOneOf(o.producers, 'options.producers', ['auto', 'single']);
   const framing = o.framing === undefined ? 'message' : validateOneOf(o.framing, 'options.framing', ['message', 'bytes']);
-  const maxMessageSize =
-    o.maxMessageSize === undefined ? 2 ** 30 : validateInteger(o.maxMessageSize, 'options.maxMessageSize', 1, MAX_MESSAGE_SIZE);
-  const slabSize = o.slabSize === undefined ? 0 : validateInteger(o.slabSize, 'options.slabSize', 4096, 2 ** 30);
-  const poolSlabs = o.poolSlabs === undefined ? 0 : validateInteger(o.poolSlabs, 'options.poolSlabs', 2, 2 ** 20);
   let flags = BACKPRESSURE.indexOf(backpressure);
   if (producers === 'single') flags |= Flags.PRODUCERS_SINGLE;
   if (framing === 'bytes') flags |= Flags.FRAMING_BYTES;
-  return { kind: Kind.QUEUE, capacity, maxMessageSize, slabSize, poolSlabs, flags };
+  return { kind: Kind.QUEUE, ...sizes, flags };
 }
 
 /**
@@ -47,28 +44,16 @@ class Channel {
       this.#attach(buffer);
       return;
     }
-    const config = channelOptions(options);
-    const sab = new SharedArrayBuffer(native.layoutSize(config));
-    native.format(new Uint8Array(sab), config);
-    this.#attach(sab);
+    this.#attach(createMemory(channelOptions(options)));
   }
 
   static from(handle) {
-    if (
-      handle === null ||
-      typeof handle !== 'object' ||
-      handle.type !== HANDLE_TAG ||
-      handle.version !== layoutVersion ||
-      !(handle.buffer instanceof SharedArrayBuffer)
-    ) {
-      throw channelError('ERR_INVALID_HANDLE');
-    }
-    return new Channel(ATTACH, handle.buffer);
+    return new Channel(ATTACH, bufferOf(handle, HANDLE_TAG));
   }
 
   /** A structured-clonable value that attaches to this channel in any thread. */
   get handle() {
-    return { type: HANDLE_TAG, version: layoutVersion, buffer: this.#buffer };
+    return makeHandle(HANDLE_TAG, this.#buffer);
   }
 
   /** Bytes of payload buffered before backpressure applies (a power of two). */
@@ -100,7 +85,7 @@ class Channel {
 
   receiver() {
     this.#claim(Role.RECEIVER);
-    return new Receiver(this.#view, this, this.#info, this.framing === 'bytes');
+    return new Receiver(new native.Receiver(this.#view), () => this.stats(), this.#info, this.framing === 'bytes');
   }
 
   /** Closes the channel gracefully: no more sends; the receiver drains, then ends. */

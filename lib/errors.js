@@ -74,6 +74,15 @@ function abortError(signal) {
   return error;
 }
 
+/** [name, message, code] of what closeWithError() was given (any value), for the shared memory. */
+function errorParts(error) {
+  return [
+    typeof error?.name === 'string' ? error.name : 'Error',
+    typeof error?.message === 'string' ? error.message : String(error),
+    typeof error?.code === 'string' ? error.code : '',
+  ];
+}
+
 /** Rebuilds an error sent by closeWithError() in another thread. */
 function remoteError(name, message, code) {
   const error = new ChannelError(message, code || undefined);
@@ -82,4 +91,4 @@ function remoteError(name, message, code) {
   return error;
 }
 
-module.exports = { ChannelError, channelError, argTypeError, argValueError, rangeError, abortError, remoteError };
+module.exports = { ChannelError, channelError, argTypeError, argValueError, rangeError, abortError, errorParts, remoteError };

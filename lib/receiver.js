@@ -1,7 +1,7 @@
 'use strict';
 
-const { native, Status, errorForStatus } = require('./binding');
-const { channelError, remoteError, argTypeError, abortError } = require('./errors');
+const { Status, errorForStatus } = require('./binding');
+const { ChannelError, channelError, remoteError, argTypeError, abortError } = require('./errors');
 const { validateObject, validateInteger, validateTimeout } = require('./validate');
 const { waitOptions, watch, NO_WAIT } = require('./wait');
 const { Batch } = require('./batch');
@@ -32,7 +32,7 @@ const MAX_COUNT = 2 ** 32 - 1;
  */
 class Receiver {
   #native;
-  #channel;
+  #stats; // () => the counters stats() reports, with pending/pendingBytes in shared memory
   #queue = [];
   #head = 0;
   #headOffset = 0; // bytes of the head message already taken by read()
@@ -41,6 +41,7 @@ class Receiver {
   #readiness = []; // batches() waiting for anything to happen: resolve functions
   #ended = false; // no message will ever come again
   #failure = null; // why, if not a graceful end
+  #lag = null; // broadcast: an ERR_CHANNEL_LAGGED for the next receive, once
   #refed = true;
   #inlineMax; // larger messages arrive in pool-backed (external) buffers
   #bytesFraming;
@@ -48,9 +49,9 @@ class Receiver {
   #yieldAfter;
 
   /** @internal */
-  constructor(view, channel, { inlineMax, capacity }, bytesFraming) {
-    this.#native = new native.Receiver(view);
-    this.#channel = channel;
+  constructor(nativeReceiver, stats, { inlineMax, capacity }, bytesFraming) {
+    this.#native = nativeReceiver;
+    this.#stats = stats;
     this.#inlineMax = inlineMax;
     this.#bytesFraming = bytesFraming;
     this.#yieldAfter = Math.min(YIELD_AFTER_BYTES, capacity / 2);
@@ -60,13 +61,13 @@ class Receiver {
 
   /** Messages buffered now: in shared memory and already pulled into this thread. */
   get pending() {
-    const s = this.#channel.stats();
+    const s = this.#stats();
     return s.pending + this.#queue.length - this.#head;
   }
 
   /** Payload bytes buffered now (see `pending`). */
   get pendingBytes() {
-    const s = this.#channel.stats();
+    const s = this.#stats();
     return s.pendingBytes + this.#queuedBytes;
   }
 
@@ -82,6 +83,7 @@ class Receiver {
 
   tryRecv() {
     if (this.#waiters.length === 0 && this.#fill()) return this.#take();
+    if (this.#lag) throw this.#takeLag();
     if (this.#failure) throw this.#failure;
     return undefined;
   }
@@ -89,6 +91,7 @@ class Receiver {
   recvSync(options) {
     const timeout = validateTimeout(validateObject(options, 'options').timeout);
     if (this.#waiters.length === 0 && this.#fill()) return this.#take();
+    if (this.#lag) throw this.#takeLag();
     if (this.#ended) return this.#settled();
     const result = this.#native.recvSync(timeout === undefined ? -1 : timeout);
     if (typeof result !== 'number') {
@@ -99,6 +102,7 @@ class Receiver {
       return this.recvSync(options); // a zero-length chunk of a byte stream
     }
     if (result === Status.TIMED_OUT) throw channelError('ERR_TIMEOUT');
+    if (result === Status.LAGGED) throw this.#lagError();
     this.#finish(result);
     return this.#settled();
   }
@@ -258,6 +262,7 @@ class Receiver {
           yield batch;
           continue;
         }
+        if (self.#lag) throw self.#takeLag();
         if (self.#ended) {
           if (self.#failure) throw self.#failure;
           return;
@@ -296,7 +301,7 @@ class Receiver {
   }
 
   stats() {
-    return this.#channel.stats();
+    return this.#stats();
   }
 
   async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')]() {
@@ -311,6 +316,7 @@ class Receiver {
     }
     if (this.#waiters.length === 0) {
       if (this.#fill()) return Promise.resolve(map(this.#take()));
+      if (this.#lag) return Promise.reject(this.#takeLag());
       if (this.#ended) return this.#failure ? Promise.reject(this.#failure) : Promise.resolve(map(null));
     }
     if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
@@ -325,7 +331,7 @@ class Receiver {
   // Hands messages to waiters in order; re-arms the doorbell when it runs dry.
   #serve() {
     if (this.#readiness.length !== 0 && this.#waiters.length === 0) {
-      if (this.#head < this.#queue.length || this.#ended || !this.#native.arm()) {
+      if (this.#head < this.#queue.length || this.#ended || this.#lag || !this.#native.arm()) {
         for (const resolve of this.#readiness.splice(0)) resolve();
       } else {
         return this.#native.setWaiting(true);
@@ -336,6 +342,10 @@ class Receiver {
         const waiter = this.#waiters.shift();
         waiter.watcher.disarm();
         waiter.resolve(waiter.map(this.#take()));
+      } else if (this.#lag) {
+        const waiter = this.#waiters.shift();
+        waiter.watcher.disarm();
+        waiter.reject(this.#takeLag());
       } else if (this.#ended) {
         const waiters = this.#waiters;
         this.#waiters = [];
@@ -365,9 +375,11 @@ class Receiver {
   #fill() {
     while (this.#head >= this.#queue.length) {
       if (this.#ended) return false;
+      if (this.#lag) return false;
       const result = this.#native.poll(POLL_BATCH);
       if (typeof result === 'number') {
-        if (result !== Status.EMPTY) this.#finish(result);
+        if (result === Status.LAGGED) this.#lag = this.#lagError();
+        else if (result !== Status.EMPTY) this.#finish(result);
         return false;
       }
       this.#queue = this.#bytesFraming ? coalesce(result, this.#inlineMax) : result;
@@ -398,10 +410,11 @@ class Receiver {
   #takeBatch() {
     if (this.#waiters.length !== 0) return undefined;
     if (this.#head < this.#queue.length) return Batch.of(this.#takeReady([], BATCH_MESSAGES));
-    if (this.#ended) return undefined;
+    if (this.#ended || this.#lag) return undefined;
     const result = this.#native.pollBatch(BATCH_MESSAGES);
     if (typeof result === 'number') {
-      if (result !== Status.EMPTY) this.#finish(result);
+      if (result === Status.LAGGED) this.#lag = this.#lagError();
+      else if (result !== Status.EMPTY) this.#finish(result);
       return undefined;
     }
     const [packed, count, large] = result;
@@ -424,6 +437,19 @@ class Receiver {
     } else {
       this.#failure = errorForStatus(status);
     }
+  }
+
+  // A broadcast receiver fell behind: one rejection, then it goes on from the oldest
+  // message still held.
+  #lagError() {
+    const missed = this.#native.missed();
+    return new ChannelError(`the receiver fell behind and missed ${missed} messages`, 'ERR_CHANNEL_LAGGED', { missed });
+  }
+
+  #takeLag() {
+    const error = this.#lag;
+    this.#lag = null;
+    return error;
   }
 
   #settled() {

@@ -137,6 +137,7 @@ Napi::Value ChannelWrap::Stats(const Napi::CallbackInfo& info) {
   out.Set("received", num(static_cast<double>(s.received)));
   out.Set("bytesSent", num(static_cast<double>(s.bytes_sent)));
   out.Set("bytesReceived", num(static_cast<double>(s.bytes_received)));
+  out.Set("lagged", num(static_cast<double>(s.lagged)));
   out.Set("pool", pool);
   return out;
 }
@@ -159,6 +160,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Channel", ChannelWrap::Define(env));
   exports.Set("Sender", SenderWrap::Define(env));
   exports.Set("Receiver", ReceiverWrap::Define(env));
+  exports.Set("BroadcastSender", BroadcastSenderWrap::Define(env));
+  exports.Set("BroadcastReceiver", BroadcastReceiverWrap::Define(env));
   exports.Set("layoutSize", Napi::Function::New<layout_size>(env, "layoutSize"));
   exports.Set("format", Napi::Function::New<format>(env, "format"));
   exports.Set("setErrorClass", Napi::Function::New<set_error_class>(env, "setErrorClass"));

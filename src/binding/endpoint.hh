@@ -15,7 +15,9 @@ class Endpoint {
  public:
   // JS thread. `self` is the JS object whose `onwake()` runs when the peer rings this
   // side's doorbell (held weakly). A sender endpoint passes its producer `ticket`.
-  Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t ticket = 0);
+  // `one_of_many`: a receiver among any number (a broadcast's), whose end concerns
+  // no one else.
+  Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t ticket = 0, bool one_of_many = false);
   ~Endpoint();
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
@@ -29,8 +31,8 @@ class Endpoint {
 
   // JS thread. Ends this endpoint — `graceful` for close(), else it is gone (thread
   // exit, termination, collection) — and tells the peer. Only the first call counts.
-  // A receiver ends the channel for the senders; a sender ends it for the receiver
-  // only when it is the last sender.
+  // A receiver ends the channel for the senders (unless it is one of many); a sender
+  // ends it for the receivers only when it is the last sender.
   void end(bool graceful);
   // closeWithError(): ends this endpoint and the stream with `bits` at once.
   void end_all(uint32_t bits);
@@ -52,6 +54,7 @@ class Endpoint {
   uint32_t ticket_;
   napi_ref self_ = nullptr;  // weak
   std::shared_ptr<WakerSlot> slot_;
+  bool one_of_many_;
   bool ended_ = false;
   bool waiting_ = false;
   bool refed_ = true;

@@ -23,12 +23,35 @@ struct Arena {
   std::unordered_map<const void*, struct BufferLease*> live;
 };
 
-// What one external buffer holds: a slab lease or a heap block, returned once.
+// Gives back the memory a received message holds: its slab, its heap block, or its
+// reference to a broadcast's shared slab or block. Any thread with the hub.
+void return_memory(Hub* hub, Message& m) {
+  ChannelMemory& memory = hub->memory();
+  switch (m.owner) {
+    case Message::Owner::Slab:
+      SlabPool(memory.base(), memory.layout(), memory.header()).release(m.lease);
+      break;
+    case Message::Owner::SharedSlab:
+      SharedSlabs(memory.base(), memory.layout(), memory.header()).unref(m.lease);
+      break;
+    case Message::Owner::Heap:
+      hub->heap().recycle(std::move(m.block));
+      break;
+    case Message::Owner::SharedHeap:
+      m.shared.reset();
+      break;
+    case Message::Owner::Ring:
+      break;
+  }
+}
+
+// What one external buffer holds: a (shared) slab or heap block, returned once.
 struct BufferLease {
   Arena* arena;
   Message::Owner owner;
   Lease lease;
   HeapBlock block;
+  std::shared_ptr<HeapBlock> shared;
   const void* data;
   uint32_t length;
   bool returned = false;
@@ -36,14 +59,12 @@ struct BufferLease {
   void give_back(napi_env env) {
     if (returned) return;
     returned = true;
-    if (owner == Message::Owner::Slab) {
-      ChannelMemory& m = arena->attachment.hub->memory();
-      SlabPool(m.base(), m.layout(), m.header()).release(lease);
-    } else {
-      arena->attachment.hub->heap().recycle(std::move(block));
+    if (owner == Message::Owner::Heap) {
       int64_t unused;
       napi_adjust_external_memory(env, -static_cast<int64_t>(length), &unused);
     }
+    Message m{owner, nullptr, length, lease, std::move(block), std::move(shared)};
+    return_memory(arena->attachment.hub.get(), m);
     auto it = arena->live.find(data);
     if (it != arena->live.end() && it->second == this) arena->live.erase(it);
   }
@@ -71,24 +92,33 @@ napi_value copy_out(napi_env env, const Message& m) {
 
 }  // namespace
 
-Napi::Function ReceiverWrap::Define(Napi::Env env) {
-  return DefineClass(env, "NativeReceiver",
-                     {InstanceMethod<&ReceiverWrap::Poll>("poll"), InstanceMethod<&ReceiverWrap::PollBatch>("pollBatch"),
-                      InstanceMethod<&ReceiverWrap::Discard>("discard"), InstanceMethod<&ReceiverWrap::RecvSync>("recvSync"),
-                      InstanceMethod<&ReceiverWrap::Arm>("arm"), InstanceMethod<&ReceiverWrap::Release>("release"),
-                      InstanceMethod<&ReceiverWrap::Close>("close"), InstanceMethod<&ReceiverWrap::ErrorInfo>("errorInfo"),
-                      InstanceMethod<&ReceiverWrap::SetWaiting>("setWaiting"),
-                      InstanceMethod<&ReceiverWrap::SetRefed>("setRefed")});
+template <class Consumer>
+Napi::Function ReceiverWrapOf<Consumer>::Define(Napi::Env env) {
+  using W = ReceiverWrapOf;
+  std::vector<typename Napi::ObjectWrap<W>::PropertyDescriptor> methods{
+      W::template InstanceMethod<&W::Poll>("poll"),         W::template InstanceMethod<&W::PollBatch>("pollBatch"),
+      W::template InstanceMethod<&W::Discard>("discard"),   W::template InstanceMethod<&W::RecvSync>("recvSync"),
+      W::template InstanceMethod<&W::Arm>("arm"),           W::template InstanceMethod<&W::Release>("release"),
+      W::template InstanceMethod<&W::Close>("close"),       W::template InstanceMethod<&W::ErrorInfo>("errorInfo"),
+      W::template InstanceMethod<&W::SetWaiting>("setWaiting"), W::template InstanceMethod<&W::SetRefed>("setRefed")};
+  if constexpr (kBroadcast) {
+    methods.push_back(W::template InstanceMethod<&W::Missed>("missed"));
+    methods.push_back(W::template InstanceMethod<&W::Stats>("stats"));
+  }
+  return W::DefineClass(env, kBroadcast ? "NativeBroadcastReceiver" : "NativeReceiver", methods);
 }
 
-ReceiverWrap::ReceiverWrap(const Napi::CallbackInfo& info)
-    : ObjectWrap(info), arena_(new Arena{Attachment::from(info[0], ChannelKind::Queue)}) {
+template <class Consumer>
+ReceiverWrapOf<Consumer>::ReceiverWrapOf(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<ReceiverWrapOf>(info),
+      arena_(new Arena{Attachment::from(info[0], kBroadcast ? ChannelKind::Broadcast : ChannelKind::Queue)}) {
   Hub& hub = *arena_->attachment.hub;
   consumer_.emplace(hub.memory(), hub.heap());
-  endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), arena_->attachment.hub, Side::Receiver);
+  endpoint_.emplace(info.Env(), info.This().template As<Napi::Object>(), arena_->attachment.hub, Side::Receiver, 0, kBroadcast);
 }
 
-ReceiverWrap::~ReceiverWrap() {
+template <class Consumer>
+ReceiverWrapOf<Consumer>::~ReceiverWrapOf() {
   endpoint_.reset();
   consumer_.reset();
   arena_->unref();
@@ -100,9 +130,10 @@ ReceiverWrap::~ReceiverWrap() {
 // An external ArrayBuffer over a slab or heap message, which returns its memory when
 // released or collected; a copy (memory returned now) where the runtime refuses
 // external buffers. nullptr on allocation failure.
-napi_value ReceiverWrap::wrap_external(napi_env env, Message& m) {
+template <class Consumer>
+napi_value ReceiverWrapOf<Consumer>::wrap_external(napi_env env, Message& m) {
   napi_value buffer = nullptr;
-  auto* lease = new (std::nothrow) BufferLease{arena_, m.owner, m.lease, std::move(m.block), m.data, m.length};
+  auto* lease = new (std::nothrow) BufferLease{arena_, m.owner, m.lease, std::move(m.block), std::move(m.shared), m.data, m.length};
   if (lease && napi_create_external_arraybuffer(env, const_cast<uint8_t*>(m.data), m.length, &BufferLease::finalize, lease,
                                                 &buffer) == napi_ok) {
     ++arena_->refs;
@@ -114,17 +145,20 @@ napi_value ReceiverWrap::wrap_external(napi_env env, Message& m) {
     return buffer;
   }
   // No external buffers here (e.g. a sandboxed runtime): copy, and give back now.
-  buffer = copy_out(env, Message{m.owner, lease ? static_cast<const uint8_t*>(lease->data) : m.data, m.length});
+  buffer = copy_out(env, m);
   if (lease) {
     lease->give_back(env);
     delete lease;
+  } else {
+    return_memory(arena_->attachment.hub.get(), m);
   }
   return buffer;
 }
 
 // Receives up to `max` messages into a new array at *out. Small payloads are copied;
 // slab and heap payloads become external ArrayBuffers.
-Status ReceiverWrap::drain(Napi::Env env, std::size_t max, napi_value* out) {
+template <class Consumer>
+Status ReceiverWrapOf<Consumer>::drain(Napi::Env env, std::size_t max, napi_value* out) {
   napi_value list;
   NAPI_THROW_IF_FAILED(env, napi_create_array(env, &list), Status::Corrupt);
   uint32_t count = 0;
@@ -151,7 +185,8 @@ Status ReceiverWrap::drain(Napi::Env env, std::size_t max, napi_value* out) {
 // `packed` starts with `count` u32 lengths, then the small payloads back to back: one
 // ArrayBuffer for the whole batch instead of one per message. A length with
 // kLargeMessage set is the index of a large message's own buffer in `large`.
-Napi::Value ReceiverWrap::PollBatch(const Napi::CallbackInfo& info) {
+template <class Consumer>
+Napi::Value ReceiverWrapOf<Consumer>::PollBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t max = info[0].As<Napi::Number>().Uint32Value();
   napi_value large;
@@ -197,7 +232,8 @@ Napi::Value ReceiverWrap::PollBatch(const Napi::CallbackInfo& info) {
   return out;
 }
 
-Napi::Value ReceiverWrap::Poll(const Napi::CallbackInfo& info) {
+template <class Consumer>
+Napi::Value ReceiverWrapOf<Consumer>::Poll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t max = info[0].As<Napi::Number>().Uint32Value();
   napi_value list;
@@ -207,7 +243,8 @@ Napi::Value ReceiverWrap::Poll(const Napi::CallbackInfo& info) {
 }
 
 // Drops up to `n` buffered messages without making buffers of them.
-Napi::Value ReceiverWrap::Discard(const Napi::CallbackInfo& info) {
+template <class Consumer>
+Napi::Value ReceiverWrapOf<Consumer>::Discard(const Napi::CallbackInfo& info) {
   const uint32_t n = info[0].As<Napi::Number>().Uint32Value();
   uint32_t dropped = 0;
   bool rang = false;
@@ -215,8 +252,7 @@ Napi::Value ReceiverWrap::Discard(const Napi::CallbackInfo& info) {
     consumer_->drain(
         n,
         [&](Message& m) noexcept {
-          if (m.owner == Message::Owner::Slab) consumer_->pool().release(m.lease);
-          if (m.owner == Message::Owner::Heap) arena_->attachment.hub->heap().recycle(std::move(m.block));
+          return_memory(arena_->attachment.hub.get(), m);
           ++dropped;
         },
         &rang);
@@ -225,7 +261,8 @@ Napi::Value ReceiverWrap::Discard(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), dropped);
 }
 
-Napi::Value ReceiverWrap::RecvSync(const Napi::CallbackInfo& info) {
+template <class Consumer>
+Napi::Value ReceiverWrapOf<Consumer>::RecvSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   napi_value list = nullptr;
   const Status s = block_until(
@@ -235,12 +272,14 @@ Napi::Value ReceiverWrap::RecvSync(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<int>(s));
 }
 
-Napi::Value ReceiverWrap::Arm(const Napi::CallbackInfo& info) {
+template <class Consumer>
+Napi::Value ReceiverWrapOf<Consumer>::Arm(const Napi::CallbackInfo& info) {
   consumer_->data_bell().prepare_sleep();
   return Napi::Boolean::New(info.Env(), !consumer_->ready());
 }
 
-Napi::Value ReceiverWrap::Release(const Napi::CallbackInfo& info) {
+template <class Consumer>
+Napi::Value ReceiverWrapOf<Consumer>::Release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool is_buffer = false;
   if (napi_is_arraybuffer(env, info[0], &is_buffer) != napi_ok || !is_buffer) return Napi::Boolean::New(env, false);
@@ -254,14 +293,20 @@ Napi::Value ReceiverWrap::Release(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// The receiver is done: senders get ERR_CHANNEL_DISCONNECTED; buffered messages
-// are dropped and their slabs returned.
-void ReceiverWrap::Close(const Napi::CallbackInfo&) {
+// The receiver is done. A queue's senders get ERR_CHANNEL_DISCONNECTED, and buffered
+// messages are dropped and their slabs returned; a broadcast goes on for the others.
+template <class Consumer>
+void ReceiverWrapOf<Consumer>::Close(const Napi::CallbackInfo&) {
   endpoint_->end(true);
-  consumer_->discard_all();
+  if constexpr (kBroadcast) {
+    consumer_->close();
+  } else {
+    consumer_->discard_all();
+  }
 }
 
-Napi::Value ReceiverWrap::ErrorInfo(const Napi::CallbackInfo& info) {
+template <class Consumer>
+Napi::Value ReceiverWrapOf<Consumer>::ErrorInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string_view name, message, code;
   Napi::Array out = Napi::Array::New(env, 3);
@@ -272,7 +317,33 @@ Napi::Value ReceiverWrap::ErrorInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
-void ReceiverWrap::SetWaiting(const Napi::CallbackInfo& info) { endpoint_->set_waiting(info[0].As<Napi::Boolean>()); }
-void ReceiverWrap::SetRefed(const Napi::CallbackInfo& info) { endpoint_->set_refed(info[0].As<Napi::Boolean>()); }
+template <class Consumer>
+void ReceiverWrapOf<Consumer>::SetWaiting(const Napi::CallbackInfo& info) { endpoint_->set_waiting(info[0].As<Napi::Boolean>()); }
+template <class Consumer>
+void ReceiverWrapOf<Consumer>::SetRefed(const Napi::CallbackInfo& info) { endpoint_->set_refed(info[0].As<Napi::Boolean>()); }
+
+template <class Consumer>
+Napi::Value ReceiverWrapOf<Consumer>::Missed(const Napi::CallbackInfo& info) {
+  if constexpr (kBroadcast) return Napi::Number::New(info.Env(), static_cast<double>(consumer_->missed()));
+  return Napi::Number::New(info.Env(), 0);
+}
+
+template <class Consumer>
+Napi::Value ReceiverWrapOf<Consumer>::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  if constexpr (kBroadcast) {
+    const BroadcastConsumer& c = *consumer_;
+    out.Set("received", Napi::Number::New(env, static_cast<double>(c.received())));
+    out.Set("bytesReceived", Napi::Number::New(env, static_cast<double>(c.received_bytes())));
+    out.Set("lagged", Napi::Number::New(env, static_cast<double>(c.lag_events())));
+    out.Set("missed", Napi::Number::New(env, static_cast<double>(c.missed_total())));
+    out.Set("pending", Napi::Number::New(env, static_cast<double>(c.pending_approx())));
+  }
+  return out;
+}
+
+template class ReceiverWrapOf<QueueConsumer>;
+template class ReceiverWrapOf<BroadcastConsumer>;
 
 }  // namespace ringport

@@ -34,35 +34,12 @@ SenderWrap::SenderWrap(const Napi::CallbackInfo& info) : ObjectWrap(info), attac
 }
 
 Napi::Value SenderWrap::Send(const Napi::CallbackInfo& info) {
-  const uint8_t* data;
-  size_t length;
-  bytes_of(info.Env(), info[0], &data, &length);
-  Status s = Status::TooLarge;
-  if (length <= UINT32_MAX) {
-    bool rang;
-    s = producer_->try_send(data, static_cast<uint32_t>(length), &rang);
-    if (rang) attachment_.hub->wake(Side::Receiver);
-  }
+  const Status s = send_value(info.Env(), *producer_, *attachment_.hub, info[0]);
   return Napi::Number::New(info.Env(), static_cast<int>(s));
 }
 
 Napi::Value SenderWrap::SendBatch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Array list = info[0].As<Napi::Array>();
-  const uint32_t n = list.Length();
-  bool woke = false;
-  uint32_t sent = 0;
-  for (; sent < n; ++sent) {
-    const uint8_t* data;
-    size_t length;
-    bytes_of(env, list.Get(sent), &data, &length);
-    if (length > UINT32_MAX) break;
-    bool rang;
-    if (producer_->try_send(data, static_cast<uint32_t>(length), &rang) != Status::Ok) break;
-    woke |= rang;
-  }
-  if (woke) attachment_.hub->wake(Side::Receiver);
-  return Napi::Number::New(env, sent);
+  return Napi::Number::New(info.Env(), send_values(info.Env(), *producer_, *attachment_.hub, info[0].As<Napi::Array>()));
 }
 
 Napi::Value SenderWrap::Room(const Napi::CallbackInfo& info) {
@@ -128,14 +105,16 @@ Napi::Value SenderWrap::Arm(const Napi::CallbackInfo& info) {
 
 void SenderWrap::Close(const Napi::CallbackInfo&) { endpoint_->end(true); }
 
-void SenderWrap::CloseWithError(const Napi::CallbackInfo& info) {
-  if (endpoint_->ended()) return;
+void close_with_error(const Napi::CallbackInfo& info, Hub& hub, Endpoint& endpoint) {
+  if (endpoint.ended()) return;
   const std::string name = info[0].As<Napi::String>().Utf8Value();
   const std::string message = info[1].As<Napi::String>().Utf8Value();
   const std::string code = info[2].As<Napi::String>().Utf8Value();
-  attachment_.hub->memory().write_error(name, message, code);
-  endpoint_->end_all(state_bits::kSenderErrored);
+  hub.memory().write_error(name, message, code);
+  endpoint.end_all(state_bits::kSenderErrored);
 }
+
+void SenderWrap::CloseWithError(const Napi::CallbackInfo& info) { close_with_error(info, *attachment_.hub, *endpoint_); }
 
 void SenderWrap::SetWaiting(const Napi::CallbackInfo& info) { endpoint_->set_waiting(info[0].As<Napi::Boolean>()); }
 void SenderWrap::SetRefed(const Napi::CallbackInfo& info) { endpoint_->set_refed(info[0].As<Napi::Boolean>()); }

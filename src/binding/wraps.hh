@@ -6,10 +6,12 @@
 
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
 #include "endpoint.hh"
+#include "broadcast.hpp"
 #include "hub.hh"
 
 namespace ringport {
@@ -117,11 +119,15 @@ class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
 
 struct Arena;
 
-class ReceiverWrap : public Napi::ObjectWrap<ReceiverWrap> {
+// The receiving end of a queue (QueueConsumer) or of a broadcast (BroadcastConsumer):
+// the same JS-facing methods over either core consumer.
+template <class Consumer>
+class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
  public:
+  static constexpr bool kBroadcast = std::is_same_v<Consumer, BroadcastConsumer>;
   static Napi::Function Define(Napi::Env env);
-  explicit ReceiverWrap(const Napi::CallbackInfo& info);  // (view)
-  ~ReceiverWrap();
+  explicit ReceiverWrapOf(const Napi::CallbackInfo& info);  // (view)
+  ~ReceiverWrapOf();
 
  private:
   Napi::Value Poll(const Napi::CallbackInfo& info);      // (max) -> ArrayBuffer[] | status
@@ -134,6 +140,8 @@ class ReceiverWrap : public Napi::ObjectWrap<ReceiverWrap> {
   Napi::Value ErrorInfo(const Napi::CallbackInfo& info);
   void SetWaiting(const Napi::CallbackInfo& info);
   void SetRefed(const Napi::CallbackInfo& info);
+  Napi::Value Missed(const Napi::CallbackInfo& info);    // broadcast: messages skipped at the last lag
+  Napi::Value Stats(const Napi::CallbackInfo& info);     // broadcast: this receiver's counters
 
   Status drain(Napi::Env env, std::size_t max, napi_value* out);
   napi_value wrap_external(napi_env env, Message& m);
@@ -143,8 +151,64 @@ class ReceiverWrap : public Napi::ObjectWrap<ReceiverWrap> {
   Arena* arena_;
   std::vector<uint32_t> batch_lengths_;  // PollBatch scratch, reused
   std::vector<uint8_t> batch_bytes_;
-  std::optional<QueueConsumer> consumer_;
+  std::optional<Consumer> consumer_;
   std::optional<Endpoint> endpoint_;
 };
+
+using ReceiverWrap = ReceiverWrapOf<QueueConsumer>;
+using BroadcastReceiverWrap = ReceiverWrapOf<BroadcastConsumer>;
+
+// A broadcast's producing end: sends never wait.
+class BroadcastSenderWrap : public Napi::ObjectWrap<BroadcastSenderWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit BroadcastSenderWrap(const Napi::CallbackInfo& info);  // (view), the sender role claimed
+
+ private:
+  Napi::Value Send(const Napi::CallbackInfo& info);       // (data) -> status
+  Napi::Value SendBatch(const Napi::CallbackInfo& info);  // (data[]) -> how many were sent before one failed
+  void Close(const Napi::CallbackInfo& info);
+  void CloseWithError(const Napi::CallbackInfo& info);    // (name, message, code)
+
+  Attachment attachment_;
+  std::optional<BroadcastProducer> producer_;
+  std::optional<Endpoint> endpoint_;
+};
+
+// Shared by the sender wraps. `send_value`: one ArrayBuffer or view through `producer`,
+// waking the receivers if a sleeper was flagged. `send_values`: a list, one crossing;
+// returns how many went before the first that did not.
+template <class Producer>
+Status send_value(Napi::Env env, Producer& producer, Hub& hub, napi_value value) {
+  const uint8_t* data;
+  size_t length;
+  bytes_of(env, value, &data, &length);
+  if (length > UINT32_MAX) return Status::TooLarge;
+  bool rang;
+  const Status s = producer.try_send(data, static_cast<uint32_t>(length), &rang);
+  if (rang) hub.wake(Side::Receiver);
+  return s;
+}
+
+template <class Producer>
+uint32_t send_values(Napi::Env env, Producer& producer, Hub& hub, const Napi::Array& list) {
+  const uint32_t n = list.Length();
+  bool woke = false;
+  uint32_t sent = 0;
+  for (; sent < n; ++sent) {
+    const uint8_t* data;
+    size_t length;
+    bytes_of(env, list.Get(sent), &data, &length);
+    if (length > UINT32_MAX) break;
+    bool rang;
+    if (producer.try_send(data, static_cast<uint32_t>(length), &rang) != Status::Ok) break;
+    woke |= rang;
+  }
+  if (woke) hub.wake(Side::Receiver);
+  return sent;
+}
+
+// closeWithError(name, message, code): stores the error and ends the stream at once.
+void close_with_error(const Napi::CallbackInfo& info, Hub& hub, Endpoint& endpoint);
 
 }  // namespace ringport

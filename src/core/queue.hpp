@@ -95,6 +95,7 @@ static_assert(sizeof(SlabRef) == 16 && sizeof(HeapRef) == 16);
 
 struct ChannelStats {
   uint64_t sent, received, bytes_sent, bytes_received;
+  uint64_t lagged;  // broadcast: lag events of all receivers
   uint64_t pool_slabs;
   int64_t pool_in_use, pool_high_water;
   uint64_t pool_fallbacks;
@@ -267,6 +268,7 @@ class ChannelMemory {
     s.bytes_sent = h.producer.bytes.load(std::memory_order_relaxed);
     s.received = h.consumer.messages.load(std::memory_order_relaxed);
     s.bytes_received = h.consumer.bytes.load(std::memory_order_relaxed);
+    s.lagged = h.consumer.lagged.load(std::memory_order_relaxed);
     s.pool_slabs = layout_.slab_count();
     s.pool_in_use = h.pool.in_use.load(std::memory_order_relaxed);
     s.pool_high_water = h.pool.high_water.load(std::memory_order_relaxed);

@@ -3,9 +3,11 @@
 // (a misuse) is still rejected, so the typings cannot silently become looser.
 
 import { Worker, workerData } from 'node:worker_threads';
-import { Channel, ChannelError, Receiver, Sender } from 'ringport';
+import { Broadcast, BroadcastSender, Channel, ChannelError, Receiver, Sender } from 'ringport';
 import type {
   Backpressure,
+  BroadcastHandle,
+  BroadcastOptions,
   ChannelErrorCode,
   ChannelHandle,
   ChannelOptions,
@@ -263,8 +265,7 @@ function commonjs(): void {
   assertType(ringport.ChannelError).is<typeof ChannelError>();
   assertType(ringport.Sender).is<typeof Sender>();
   assertType(ringport.Receiver).is<typeof Receiver>();
-  // @ts-expect-error Broadcast is in the contract but not implemented yet
-  ringport.Broadcast;
+  assertType(ringport.Broadcast).is<typeof Broadcast>();
 }
 
 use(channel, sender, receiver, stats, errors, commonjs);
@@ -315,3 +316,33 @@ async function moreMembers(ch: Channel, tx: Sender, rx: Receiver): Promise<void>
   use(producers, readable, writable, web, webOut, committed);
 }
 use(moreMembers);
+
+// Broadcast: one sender, many receivers (plain Receivers), sends never wait.
+async function broadcast(): Promise<void> {
+  const options: BroadcastOptions = { capacity: 1 << 16, maxMessageSize: 1 << 20, slabSize: 1 << 16, poolSlabs: 8 };
+  const bc = new Broadcast(options);
+  const handle: BroadcastHandle = bc.handle;
+  const again: Broadcast = Broadcast.from(handle);
+  const tx: BroadcastSender = bc.sender();
+  const rx: Receiver = again.receiver();
+  await tx.send('hello');
+  const sent: boolean = tx.trySend(new Uint8Array(4));
+  tx.sendSync(new ArrayBuffer(2));
+  await tx.sendBatch(['a', new Uint8Array(1)]);
+  const capacity: number = bc.capacity;
+  const stats: ChannelStats = tx.stats();
+  try {
+    await rx.recv();
+  } catch (e) {
+    if (e instanceof ChannelError && e.code === 'ERR_CHANNEL_LAGGED') use(e.missed);
+  }
+  // @ts-expect-error a broadcast handle is not a channel handle
+  Channel.from(handle);
+  // @ts-expect-error broadcast sends never wait, so they take no wait options
+  await tx.send('x', { timeout: 5 });
+  // @ts-expect-error there is no backpressure to choose
+  new Broadcast({ backpressure: 'block' });
+  tx.close();
+  use(sent, capacity, stats, bc.stats().lagged);
+}
+use(broadcast);

@@ -1,0 +1,196 @@
+'use strict';
+
+const { native, Status, Role, Kind, errorForStatus } = require('./binding');
+const { channelError, argTypeError, errorParts } = require('./errors');
+const { toBytes, validateObject } = require('./validate');
+const { createMemory, makeHandle, bufferOf, sizeOptions } = require('./memory');
+const { Receiver } = require('./receiver');
+
+const HANDLE_TAG = 'ringport.broadcast';
+const ATTACH = Symbol('attach');
+const RESOLVED = Promise.resolve();
+
+/**
+ * A broadcast: one sender, any number of receivers in any threads, each receiving
+ * every message sent after it attached. The sender never waits: a receiver more than
+ * `capacity` bytes behind gets one ERR_CHANNEL_LAGGED and continues from the oldest
+ * message still held.
+ */
+class Broadcast {
+  #buffer;
+  #view;
+  #native;
+  #info;
+
+  constructor(options, buffer) {
+    if (options === ATTACH) {
+      this.#attach(buffer);
+      return;
+    }
+    const o = validateObject(options, 'options');
+    this.#attach(createMemory({ kind: Kind.BROADCAST, ...sizeOptions(o, 1 << 20), flags: 0 }));
+  }
+
+  static from(handle) {
+    return new Broadcast(ATTACH, bufferOf(handle, HANDLE_TAG));
+  }
+
+  /** A structured-clonable value that attaches to this broadcast in any thread. */
+  get handle() {
+    return makeHandle(HANDLE_TAG, this.#buffer);
+  }
+
+  /** Bytes of messages held for receivers that are behind (a power of two). */
+  get capacity() {
+    return this.#info.capacity;
+  }
+
+  /** The sending end; a broadcast has one. */
+  sender() {
+    const status = this.#native.claim(Role.SENDER);
+    if (status !== Status.OK) throw errorForStatus(status);
+    return new BroadcastSender(new native.BroadcastSender(this.#view), this);
+  }
+
+  /** A new receiving end, which sees every message sent from now on. */
+  receiver() {
+    const nativeReceiver = new native.BroadcastReceiver(this.#view);
+    const stats = () => this.#receiverStats(nativeReceiver.stats());
+    return new Receiver(nativeReceiver, stats, this.#info, false);
+  }
+
+  /** Closes the broadcast gracefully: no more sends; receivers drain, then end. */
+  close() {
+    this.#native.close();
+  }
+
+  /**
+   * Counters since creation. `received`/`bytesReceived`/`lagged` add up every
+   * receiver's; `pending` is per receiver (see `receiver.stats()`), 0 here.
+   */
+  stats() {
+    const s = this.#native.stats();
+    return {
+      sent: s.sent,
+      received: s.received,
+      bytesSent: s.bytesSent,
+      bytesReceived: s.bytesReceived,
+      dropped: 0,
+      lagged: s.lagged,
+      pending: 0,
+      pendingBytes: 0,
+      pool: s.pool,
+    };
+  }
+
+  #receiverStats(r) {
+    const s = this.#native.stats();
+    return {
+      sent: s.sent,
+      received: r.received,
+      bytesSent: s.bytesSent,
+      bytesReceived: r.bytesReceived,
+      dropped: r.missed,
+      lagged: r.lagged,
+      pending: r.pending,
+      pendingBytes: 0,
+      pool: s.pool,
+    };
+  }
+
+  #attach(buffer) {
+    this.#buffer = buffer;
+    this.#view = new Uint8Array(buffer);
+    this.#native = new native.Channel(this.#view, Kind.BROADCAST);
+    this.#info = this.#native.info();
+  }
+}
+
+/** The sending end of a Broadcast. Sends never wait. */
+class BroadcastSender {
+  #native;
+  #broadcast;
+  #closed = false;
+
+  /** @internal */
+  constructor(nativeSender, broadcast) {
+    this.#native = nativeSender;
+    this.#broadcast = broadcast;
+  }
+
+  get closed() {
+    return this.#closed;
+  }
+
+  /** Publishes `data` to every receiver; resolves at once (nothing ever waits). */
+  send(data) {
+    try {
+      this.sendSync(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return RESOLVED;
+  }
+
+  /** As send(), synchronously; returns true (a broadcast is never full). */
+  trySend(data) {
+    this.sendSync(data);
+    return true;
+  }
+
+  /** As send(), synchronously. */
+  sendSync(data) {
+    const bytes = toBytes(data);
+    if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
+    const status = this.#native.send(bytes);
+    if (status !== Status.OK) throw errorForStatus(status);
+  }
+
+  /** Publishes every item of `list` in order, with one crossing into native code. */
+  sendBatch(list) {
+    if (!Array.isArray(list)) return Promise.reject(argTypeError('list', 'an instance of Array', list));
+    let items;
+    try {
+      items = list.map((data, i) => toBytes(data, `list[${i}]`));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closed) return Promise.reject(channelError('ERR_CHANNEL_CLOSED'));
+    const sent = this.#native.sendBatch(items);
+    if (sent === items.length) return RESOLVED;
+    return Promise.reject(errorForStatus(this.#native.send(items[sent])));
+  }
+
+  /** Graceful: no more sends; receivers get what was sent, then end. */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.close();
+  }
+
+  /** Immediate: every receiver's next receive rejects with an error like `error`. */
+  closeWithError(error) {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.closeWithError(...errorParts(error));
+  }
+
+  /** Nothing a broadcast sender does keeps the event loop alive; kept for symmetry. */
+  ref() {
+    return this;
+  }
+
+  unref() {
+    return this;
+  }
+
+  stats() {
+    return this.#broadcast.stats();
+  }
+
+  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')]() {
+    this.close();
+  }
+}
+
+module.exports = { Broadcast, BroadcastSender };
