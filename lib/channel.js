@@ -1,7 +1,7 @@
 'use strict';
 
-const { native, Status, Role, Kind, Flags, errorForStatus, layoutVersion } = require('./binding');
-const { channelError, argValueError } = require('./errors');
+const { native, Status, Role, Kind, Flags, errorForStatus, handleBuffer, layoutVersion } = require('./binding');
+const { argValueError } = require('./errors');
 const { MAX_CAPACITY, MAX_MESSAGE_SIZE, validateObject, validateInteger, validateOneOf } = require('./validate');
 const { Sender } = require('./sender');
 const { Receiver } = require('./receiver');
@@ -54,16 +54,7 @@ class Channel {
   }
 
   static from(handle) {
-    if (
-      handle === null ||
-      typeof handle !== 'object' ||
-      handle.type !== HANDLE_TAG ||
-      handle.version !== layoutVersion ||
-      !(handle.buffer instanceof SharedArrayBuffer)
-    ) {
-      throw channelError('ERR_INVALID_HANDLE');
-    }
-    return new Channel(ATTACH, handle.buffer);
+    return new Channel(ATTACH, handleBuffer(handle, HANDLE_TAG));
   }
 
   /** A structured-clonable value that attaches to this channel in any thread. */

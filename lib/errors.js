@@ -82,4 +82,12 @@ function remoteError(name, message, code) {
   return error;
 }
 
-module.exports = { ChannelError, channelError, argTypeError, argValueError, rangeError, abortError, remoteError };
+/** What closeWithError(error) sends to the other thread: [name, message, code]. */
+function errorParts(error) {
+  const name = typeof error?.name === 'string' ? error.name : 'Error';
+  const message = typeof error?.message === 'string' ? error.message : String(error);
+  const code = typeof error?.code === 'string' ? error.code : '';
+  return [name, message, code];
+}
+
+module.exports = { ChannelError, channelError, argTypeError, argValueError, rangeError, abortError, remoteError, errorParts };

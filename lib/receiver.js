@@ -1,7 +1,7 @@
 'use strict';
 
-const { native, Status, errorForStatus } = require('./binding');
-const { channelError, remoteError, argTypeError, abortError } = require('./errors');
+const { native, Status, endError } = require('./binding');
+const { channelError, argTypeError, abortError } = require('./errors');
 const { validateObject, validateInteger, validateTimeout } = require('./validate');
 const { waitOptions, watch, NO_WAIT } = require('./wait');
 const { Batch } = require('./batch');
@@ -417,13 +417,8 @@ class Receiver {
 
   #finish(status) {
     this.#ended = true;
-    if (status === Status.CLOSED) return;
-    if (status === Status.ERRORED) {
-      const [name, message, code] = this.#native.errorInfo();
-      this.#failure = remoteError(name, message ?? 'the sender closed the channel with an error', code);
-    } else {
-      this.#failure = errorForStatus(status);
-    }
+    const failure = endError(status, () => this.#native.errorInfo());
+    if (failure) this.#failure = failure;
   }
 
   #settled() {

@@ -1,7 +1,7 @@
 'use strict';
 
 const { native, Status, errorForStatus } = require('./binding');
-const { channelError, abortError, argTypeError, argValueError } = require('./errors');
+const { channelError, abortError, argTypeError, argValueError, errorParts } = require('./errors');
 const { toBytes, validateObject, validateInteger, validateTimeout, validateSignal, MAX_MESSAGE_SIZE } = require('./validate');
 const { waitOptions, watch, NO_WAIT } = require('./wait');
 
@@ -242,10 +242,7 @@ class Sender {
     if (this.#closed && !this.#closeWhenDrained) return;
     this.#closed = true;
     this.#closeWhenDrained = false;
-    const name = typeof error?.name === 'string' ? error.name : 'Error';
-    const message = typeof error?.message === 'string' ? error.message : String(error);
-    const code = typeof error?.code === 'string' ? error.code : '';
-    this.#native.closeWithError(name, message, code);
+    this.#native.closeWithError(...errorParts(error));
     this.#fail(channelError('ERR_CHANNEL_CLOSED'));
   }
 

@@ -261,16 +261,7 @@ void ReceiverWrap::Close(const Napi::CallbackInfo&) {
   consumer_->discard_all();
 }
 
-Napi::Value ReceiverWrap::ErrorInfo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string_view name, message, code;
-  Napi::Array out = Napi::Array::New(env, 3);
-  if (!arena_->attachment.hub->memory().read_error(&name, &message, &code)) return out;
-  out.Set(uint32_t{0}, Napi::String::New(env, name.data(), name.size()));
-  out.Set(uint32_t{1}, Napi::String::New(env, message.data(), message.size()));
-  out.Set(uint32_t{2}, Napi::String::New(env, code.data(), code.size()));
-  return out;
-}
+Napi::Value ReceiverWrap::ErrorInfo(const Napi::CallbackInfo& info) { return error_info(info.Env(), arena_->attachment.hub->memory()); }
 
 void ReceiverWrap::SetWaiting(const Napi::CallbackInfo& info) { endpoint_->set_waiting(info[0].As<Napi::Boolean>()); }
 void ReceiverWrap::SetRefed(const Napi::CallbackInfo& info) { endpoint_->set_refed(info[0].As<Napi::Boolean>()); }

@@ -128,14 +128,7 @@ Napi::Value SenderWrap::Arm(const Napi::CallbackInfo& info) {
 
 void SenderWrap::Close(const Napi::CallbackInfo&) { endpoint_->end(true); }
 
-void SenderWrap::CloseWithError(const Napi::CallbackInfo& info) {
-  if (endpoint_->ended()) return;
-  const std::string name = info[0].As<Napi::String>().Utf8Value();
-  const std::string message = info[1].As<Napi::String>().Utf8Value();
-  const std::string code = info[2].As<Napi::String>().Utf8Value();
-  attachment_.hub->memory().write_error(name, message, code);
-  endpoint_->end_all(state_bits::kSenderErrored);
-}
+void SenderWrap::CloseWithError(const Napi::CallbackInfo& info) { close_with_error(info, *attachment_.hub, *endpoint_); }
 
 void SenderWrap::SetWaiting(const Napi::CallbackInfo& info) { endpoint_->set_waiting(info[0].As<Napi::Boolean>()); }
 void SenderWrap::SetRefed(const Napi::CallbackInfo& info) { endpoint_->set_refed(info[0].As<Napi::Boolean>()); }
