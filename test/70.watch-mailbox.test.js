@@ -1,10 +1,8 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
-const path = require('node:path');
 const { Channel, Watch, Mailbox, ChannelError } = require('..');
-const { startWorker, nextMessage, collectGarbage, sleep } = require('./helpers');
+const { startWorker, nextMessage, collectGarbage, sleep, runNode } = require('./helpers');
 
 const KINDS = [
   ['Watch', Watch, 'watch'],
@@ -507,20 +505,6 @@ describe('Mailbox', function () {
 describe('Watch and Mailbox: event-loop lifetime', function () {
   this.timeout(30000);
 
-  function runNode(source, timeoutMs) {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, ['-e', source], { cwd: path.join(__dirname, '..') });
-      let output = '';
-      child.stdout.on('data', (d) => (output += d));
-      child.stderr.on('data', (d) => (output += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, output, timedOut: signal === 'SIGKILL' });
-      });
-    });
-  }
-
   it('a pending recv() keeps the process alive until a worker sends; after unref() it does not', async () => {
     const alive = await runNode(
       `const { Worker } = require('node:worker_threads');
@@ -533,13 +517,13 @@ describe('Watch and Mailbox: event-loop lifetime', function () {
       10000
     );
     assert.equal(alive.timedOut, false);
-    assert.equal(alive.code, 0, alive.output);
-    assert.match(alive.output, /received late/);
+    assert.equal(alive.code, 0, alive.stdout);
+    assert.match(alive.stdout, /received late/);
     const unrefed = await runNode(
       `const { Mailbox } = require('.'); const rx = new Mailbox().receiver().unref(); rx.recv(); rx.recv({ timeout: 60000 });`,
       5000
     );
     assert.equal(unrefed.timedOut, false);
-    assert.equal(unrefed.code, 0, unrefed.output);
+    assert.equal(unrefed.code, 0, unrefed.stdout);
   });
 });

@@ -174,8 +174,9 @@ class ValueSlot {
 class ValueWriter {
  public:
   explicit ValueWriter(ChannelMemory& memory) noexcept : slot_(memory), data_bell_(memory.header().data_bell) {
-    // acquire: pairs with nothing earlier in practice (one sender ever); a fresh
-    // channel reads 0: version 0 in buffer 0.
+    // acquire: where publishing stands, with what was published before it (a fresh
+    // slot reads 0: version 0, buffer 0). The sender role is claimed once, so no
+    // other writer runs.
     const uint64_t w = slot_.control().latest.load(std::memory_order_acquire);
     version_ = value_word::version_of(w);
     front_ = value_word::index_of(w);
