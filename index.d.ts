@@ -1,7 +1,7 @@
 // Type definitions for ringport: lock-free shared-memory channels between worker threads.
 // These describe what lib/ implements today; the contract is /API.md.
 //
-// The module is CommonJS (`module.exports = { Channel, Sender, Receiver, ChannelError }`),
+// The module is CommonJS (`module.exports = { Channel, Broadcast, Watch, Mailbox, ChannelError, ... }`),
 // declared here as named exports, so all of these type-check:
 //   const { Channel, ChannelError } = require('ringport');   // JavaScript (checkJs)
 //   import { Channel, ChannelError } from 'ringport';
@@ -134,7 +134,7 @@ export interface ChannelStats {
   bytesSent: number;
   /** Payload bytes taken by the receiver. */
   bytesReceived: number;
-  /** Messages overwritten by `'dropOldest'`; always 0 in this version. */
+  /** Messages overwritten unread: by a `Mailbox` send (and by `'dropOldest'` once it lands). */
   dropped: number;
   /** Broadcast: times receivers fell behind and skipped messages; always 0 for a `Channel`. */
   lagged: number;
@@ -875,5 +875,385 @@ export class BroadcastSender implements AsyncDisposable {
   stats(): ChannelStats;
 
   /** Same as {@link BroadcastSender.close}; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Options of {@link Watch} and {@link Mailbox}. */
+export interface ValueChannelOptions {
+  /**
+   * The largest value in bytes, exactly (not rounded): 1 to 2^30. Larger sends fail
+   * with `ERR_MESSAGE_TOO_LARGE`. The shared memory holds three buffers of this size.
+   * Default 64 KiB.
+   */
+  capacity?: number | undefined;
+}
+
+/** A structured-clonable value naming a {@link Watch}'s shared memory (see {@link ChannelHandle}). */
+export interface WatchHandle {
+  /** Always `'ringport.watch'`. */
+  readonly type: 'ringport.watch';
+  /** Layout version of the shared memory; `from()` accepts only its own. */
+  readonly version: number;
+  /** The watch itself: header and value slot. */
+  readonly buffer: SharedArrayBuffer;
+}
+
+/** A structured-clonable value naming a {@link Mailbox}'s shared memory (see {@link ChannelHandle}). */
+export interface MailboxHandle {
+  /** Always `'ringport.mailbox'`. */
+  readonly type: 'ringport.mailbox';
+  /** Layout version of the shared memory; `from()` accepts only its own. */
+  readonly version: number;
+  /** The mailbox itself: header and value slot. */
+  readonly buffer: SharedArrayBuffer;
+}
+
+/**
+ * The latest value: one sender replaces it, any number of receivers in any threads read
+ * it. Each receiver's `recv()` resolves with the newest value that receiver has not seen
+ * (values sent in between are skipped); `latest()` reads the current value at once. A
+ * send never waits, for anything. Values are copied in and out (receivers get
+ * `ArrayBuffer` copies), so keep them small: a state, a configuration, a progress count.
+ *
+ * Lives in a `SharedArrayBuffer`: pass {@link Watch.handle} to another thread and attach
+ * there with {@link Watch.from}.
+ *
+ * @example
+ * const watch = new Watch();
+ * new Worker('./reporter.js', { workerData: watch.handle });   // sends its progress
+ * for await (const state of watch.receiver()) render(JSON.parse(Buffer.from(state).toString()));
+ */
+export class Watch {
+  /**
+   * Creates a watch in a new `SharedArrayBuffer`.
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `options` or `capacity` has the wrong type.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for a `capacity` outside 1 to 2^30.
+   */
+  constructor(options?: ValueChannelOptions);
+
+  /**
+   * Attaches to a watch created in any thread, without copying.
+   * @throws {ChannelError} `ERR_INVALID_HANDLE` when `handle` is not a live ringport
+   *   watch handle of this layout version (a channel's or a mailbox's handle included).
+   */
+  static from(handle: WatchHandle): Watch;
+
+  /** A structured-clonable value that attaches to this watch in any thread (a new object on each read). */
+  readonly handle: WatchHandle;
+
+  /** The largest value in bytes. */
+  readonly capacity: number;
+
+  /**
+   * Claims the one sending end, which then belongs to this thread.
+   * @throws {ChannelError} `ERR_CHANNEL_ROLE_TAKEN` when a sender was claimed before, in
+   *   any thread (even if it has closed since).
+   */
+  sender(): WatchSender;
+
+  /** A new receiving end in this thread; any number may exist, in any threads. Never throws. */
+  receiver(): WatchReceiver;
+
+  /**
+   * Closes gracefully, from any thread attached to it: later sends fail with
+   * `ERR_CHANNEL_CLOSED`; each receiver still gets the last value it has not seen, then
+   * ends. Closing twice does nothing.
+   */
+  close(): void;
+
+  /**
+   * Counters since creation: `sent`/`bytesSent` count sends, `received`/`bytesReceived`
+   * the values all receivers got from `recv()`. `dropped`, `lagged`, `pending` and
+   * `pendingBytes` are 0, and so is `pool` (a watch has no buffer pool). Never waits.
+   */
+  stats(): ChannelStats;
+}
+
+/** The one sending end of a {@link Watch}; create it with `watch.sender()`. Use it in the thread that created it. */
+export interface WatchSender extends AsyncDisposable {
+  /** True once `close()` or `closeWithError()` was called on this sender. */
+  readonly closed: boolean;
+
+  /**
+   * Replaces the value with a copy of `data` (a string is sent as UTF-8). Never waits:
+   * resolves at once. Receivers that have not seen the previous value skip it.
+   * Never throws: bad arguments and failures reject the promise.
+   * @throws {TypeError} rejects with `ERR_INVALID_ARG_TYPE` when `data` is not a string,
+   *   an `ArrayBuffer`, a `SharedArrayBuffer` or an `ArrayBufferView`.
+   * @throws {ChannelError} rejects with `ERR_MESSAGE_TOO_LARGE` (larger than `capacity`)
+   *   or `ERR_CHANNEL_CLOSED` (after a close of this sender or of the watch).
+   */
+  send(data: MessageData): Promise<void>;
+
+  /**
+   * `send()`, synchronously. A watch is never full, so it returns `true` or throws.
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for `data` of the wrong type.
+   * @throws {ChannelError} `ERR_MESSAGE_TOO_LARGE` or `ERR_CHANNEL_CLOSED`.
+   */
+  trySend(data: MessageData): true;
+
+  /**
+   * Graceful close: no more sends. Each receiver still gets the last value it has not
+   * seen, then its `recv()` resolves `null` and `for await` ends. Calling it again does
+   * nothing. A sender whose thread exits or is terminated, or that is
+   * garbage-collected, without `close()` ends the watch the same way except that
+   * receivers then fail with `ERR_CHANNEL_DISCONNECTED`.
+   */
+  close(): void;
+
+  /**
+   * Immediate close: every receiver's next `recv()` rejects with an error of the same
+   * `name`, `message` and `code` as `error`, even over a value it has not seen. Does
+   * nothing after `close()`.
+   */
+  closeWithError(error: unknown): void;
+
+  /** No effect: a sender never waits, so it never keeps the event loop alive. @returns this sender */
+  ref(): this;
+
+  /** No effect (see {@link WatchSender.ref}). @returns this sender */
+  unref(): this;
+
+  /** The watch's counters (see {@link Watch.stats}). Never waits. */
+  stats(): ChannelStats;
+
+  /** Same as {@link WatchSender.close}; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * A receiving end of a {@link Watch}; create it with `watch.receiver()` (any number, in
+ * any threads). Use it in the thread that created it. A new receiver has not seen the
+ * current value: its first `recv()` returns it at once if one was ever sent. Every value
+ * is a fresh `ArrayBuffer` copy, valid for as long as you hold it.
+ */
+export interface WatchReceiver extends AsyncIterable<ArrayBuffer>, AsyncDisposable {
+  /**
+   * Yields each newest unseen value as it arrives (values sent in between are skipped).
+   * Ends after a graceful close; throws after `closeWithError()` or when the sender is
+   * gone. Leaving the loop early does not close the receiver.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<ArrayBuffer>;
+
+  /**
+   * The newest value this receiver has not seen; waits (without blocking the thread)
+   * until one is sent. Resolves `null` once the watch closed gracefully and the last
+   * value was seen, or this receiver was closed. A pending `recv()` keeps the event loop
+   * alive unless {@link WatchReceiver.unref} was called.
+   * Never throws: bad arguments and failures reject the promise.
+   * @throws {TypeError} rejects with `ERR_INVALID_ARG_TYPE` for bad `options`.
+   * @throws {RangeError} rejects with `ERR_OUT_OF_RANGE` for a negative or NaN `timeout`.
+   * @throws {ChannelError} rejects with `ERR_TIMEOUT` after `timeout` ms,
+   *   `ERR_CHANNEL_DISCONNECTED` once the sender's thread died (after its last value), or
+   *   the error relayed by `closeWithError()`.
+   * @throws {Error} rejects with an `AbortError` (`code` `'ABORT_ERR'`) when `signal` aborts.
+   */
+  recv(options?: RecvOptions): Promise<ArrayBuffer | null>;
+
+  /**
+   * The newest unseen value, or `undefined` when there is none (also once ended
+   * gracefully). Never waits.
+   * @throws {ChannelError} as `recv()` rejects, once the watch failed.
+   */
+  tryRecv(): ArrayBuffer | undefined;
+
+  /**
+   * The current value, whether this receiver has seen it or not; `undefined` if none
+   * was ever sent. Never waits, and does not mark the value seen (the next `recv()` is
+   * unchanged). Still reads the last value after the watch closed.
+   * @throws {ChannelError} `ERR_INVALID_HANDLE` if the shared memory is corrupted.
+   */
+  latest(): ArrayBuffer | undefined;
+
+  /**
+   * Ends this receiver only: pending and later `recv()` calls resolve `null`. The sender
+   * and other receivers are not affected. A receiver that is garbage-collected or whose
+   * thread ends goes away just as quietly.
+   */
+  close(): void;
+
+  /** A pending `recv()` keeps the event loop alive (the default). @returns this receiver */
+  ref(): this;
+
+  /** A pending `recv()` no longer keeps the event loop alive. @returns this receiver */
+  unref(): this;
+
+  /** The watch's counters (see {@link Watch.stats}). Never waits. */
+  stats(): ChannelStats;
+
+  /** Same as {@link WatchReceiver.close}; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * A single slot between one sender and one receiver. A send puts a message in the slot,
+ * overwriting one the receiver has not taken (counted in `stats().dropped`), and never
+ * waits; `recv()` takes the message and empties the slot. Good for "the latest command"
+ * or "the latest frame" handed from one thread to another. Values are copied in and out.
+ *
+ * Lives in a `SharedArrayBuffer`: pass {@link Mailbox.handle} to another thread and
+ * attach there with {@link Mailbox.from}.
+ *
+ * @example
+ * const mailbox = new Mailbox({ capacity: 1 << 20 });
+ * new Worker('./renderer.js', { workerData: mailbox.handle });   // receives frames
+ * const tx = mailbox.sender();
+ * setInterval(() => tx.trySend(drawFrame()), 16);   // a frame not taken in time is replaced
+ */
+export class Mailbox {
+  /**
+   * Creates a mailbox in a new `SharedArrayBuffer`.
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `options` or `capacity` has the wrong type.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for a `capacity` outside 1 to 2^30.
+   */
+  constructor(options?: ValueChannelOptions);
+
+  /**
+   * Attaches to a mailbox created in any thread, without copying.
+   * @throws {ChannelError} `ERR_INVALID_HANDLE` when `handle` is not a live ringport
+   *   mailbox handle of this layout version (a channel's or a watch's handle included).
+   */
+  static from(handle: MailboxHandle): Mailbox;
+
+  /** A structured-clonable value that attaches to this mailbox in any thread (a new object on each read). */
+  readonly handle: MailboxHandle;
+
+  /** The largest message in bytes. */
+  readonly capacity: number;
+
+  /**
+   * Claims the one sending end, which then belongs to this thread.
+   * @throws {ChannelError} `ERR_CHANNEL_ROLE_TAKEN` when a sender was claimed before, in any thread.
+   */
+  sender(): MailboxSender;
+
+  /**
+   * Claims the one receiving end, which then belongs to this thread.
+   * @throws {ChannelError} `ERR_CHANNEL_ROLE_TAKEN` when a receiver was claimed before, in any thread.
+   */
+  receiver(): MailboxReceiver;
+
+  /**
+   * Closes gracefully, from any thread attached to it: later sends fail with
+   * `ERR_CHANNEL_CLOSED`; the receiver still takes a message left in the slot, then ends.
+   * Closing twice does nothing.
+   */
+  close(): void;
+
+  /**
+   * Counters since creation: `sent`, `received` (taken), their bytes, `dropped`
+   * (messages overwritten before the receiver took them), `pending`/`pendingBytes` (1
+   * and its size while a message waits in the slot, else 0). `lagged` and `pool` are 0.
+   * Every message sent is eventually taken or dropped, except the one still pending.
+   * Never waits.
+   */
+  stats(): ChannelStats;
+}
+
+/**
+ * The one sending end of a {@link Mailbox}; create it with `mailbox.sender()`. Use it in
+ * the thread that created it. If the receiver is gone (closed, its thread exited or was
+ * terminated, or it was garbage-collected), sends fail with `ERR_CHANNEL_DISCONNECTED`.
+ */
+export interface MailboxSender extends AsyncDisposable {
+  /** True once `close()` or `closeWithError()` was called on this sender. */
+  readonly closed: boolean;
+
+  /**
+   * Puts a copy of `data` (a string as UTF-8) in the slot, overwriting a message the
+   * receiver has not taken. Never waits: resolves at once.
+   * Never throws: bad arguments and failures reject the promise.
+   * @throws {TypeError} rejects with `ERR_INVALID_ARG_TYPE` for `data` of the wrong type.
+   * @throws {ChannelError} rejects with `ERR_MESSAGE_TOO_LARGE` (larger than `capacity`),
+   *   `ERR_CHANNEL_CLOSED` (after a close) or `ERR_CHANNEL_DISCONNECTED` (the receiver is gone).
+   */
+  send(data: MessageData): Promise<void>;
+
+  /**
+   * `send()`, synchronously. A mailbox is never full, so it returns `true` or throws.
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for `data` of the wrong type.
+   * @throws {ChannelError} `ERR_MESSAGE_TOO_LARGE`, `ERR_CHANNEL_CLOSED` or `ERR_CHANNEL_DISCONNECTED`.
+   */
+  trySend(data: MessageData): true;
+
+  /**
+   * Graceful close: no more sends. The receiver still takes a message left in the slot,
+   * then its `recv()` resolves `null`. A sender whose thread exits or is terminated, or
+   * that is garbage-collected, without `close()` ends the mailbox the same way except
+   * that the receiver then fails with `ERR_CHANNEL_DISCONNECTED`. Calling it again does nothing.
+   */
+  close(): void;
+
+  /**
+   * Immediate close: a message in the slot is dropped and the receiver's next `recv()`
+   * rejects with an error of the same `name`, `message` and `code` as `error`. Does
+   * nothing after `close()`.
+   */
+  closeWithError(error: unknown): void;
+
+  /** No effect: a sender never waits, so it never keeps the event loop alive. @returns this sender */
+  ref(): this;
+
+  /** No effect (see {@link MailboxSender.ref}). @returns this sender */
+  unref(): this;
+
+  /** The mailbox's counters (see {@link Mailbox.stats}). Never waits. */
+  stats(): ChannelStats;
+
+  /** Same as {@link MailboxSender.close}; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * The one receiving end of a {@link Mailbox}; create it with `mailbox.receiver()`. Use it
+ * in the thread that created it. Each message is a fresh `ArrayBuffer` copy, valid for as
+ * long as you hold it.
+ */
+export interface MailboxReceiver extends AsyncIterable<ArrayBuffer>, AsyncDisposable {
+  /**
+   * Takes each message as it arrives (messages overwritten before they were taken are
+   * skipped). Ends after a graceful close; throws after `closeWithError()` or when the
+   * sender is gone. Leaving the loop early does not close the receiver.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<ArrayBuffer>;
+
+  /**
+   * Takes the message, emptying the slot; waits (without blocking the thread) until one
+   * is sent. Resolves `null` once the mailbox closed gracefully and is empty, or this
+   * receiver was closed. A pending `recv()` keeps the event loop alive unless
+   * {@link MailboxReceiver.unref} was called.
+   * Never throws: bad arguments and failures reject the promise.
+   * @throws {TypeError} rejects with `ERR_INVALID_ARG_TYPE` for bad `options`.
+   * @throws {RangeError} rejects with `ERR_OUT_OF_RANGE` for a negative or NaN `timeout`.
+   * @throws {ChannelError} rejects with `ERR_TIMEOUT` after `timeout` ms,
+   *   `ERR_CHANNEL_DISCONNECTED` once the sender's thread died (after a message it left),
+   *   or the error relayed by `closeWithError()`.
+   * @throws {Error} rejects with an `AbortError` (`code` `'ABORT_ERR'`) when `signal` aborts.
+   */
+  recv(options?: RecvOptions): Promise<ArrayBuffer | null>;
+
+  /**
+   * Takes the message if there is one, else `undefined` (also once ended gracefully).
+   * Never waits.
+   * @throws {ChannelError} as `recv()` rejects, once the mailbox failed.
+   */
+  tryRecv(): ArrayBuffer | undefined;
+
+  /**
+   * Ends the receiving end: pending and later `recv()` calls resolve `null`, and the
+   * sender's later sends fail with `ERR_CHANNEL_DISCONNECTED`.
+   */
+  close(): void;
+
+  /** A pending `recv()` keeps the event loop alive (the default). @returns this receiver */
+  ref(): this;
+
+  /** A pending `recv()` no longer keeps the event loop alive. @returns this receiver */
+  unref(): this;
+
+  /** The mailbox's counters (see {@link Mailbox.stats}). Never waits. */
+  stats(): ChannelStats;
+
+  /** Same as {@link MailboxReceiver.close}; for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -2,7 +2,7 @@
 
 // Loads the native addon and shares the constants both sides agree on.
 const path = require('node:path');
-const { ChannelError, channelError } = require('./errors');
+const { ChannelError, channelError, remoteError } = require('./errors');
 
 // RINGPORT_ADDON names another build of the addon (the sanitizer run uses it).
 const native = require(process.env.RINGPORT_ADDON || path.join(__dirname, '..', 'build', 'Release', 'ringport.node'));
@@ -57,4 +57,25 @@ function errorForStatus(status) {
   return channelError(code, STATUS_MESSAGES[status]);
 }
 
-module.exports = { native, Status, Role, Kind, Flags, errorForStatus, layoutVersion: native.layoutVersion };
+/**
+ * Why a receiving end ended with `status`: null for a graceful end (CLOSED), the
+ * sender's closeWithError() error (read with `errorInfo()`) for ERRORED, else the
+ * ChannelError for the status.
+ */
+function endError(status, errorInfo) {
+  if (status === Status.CLOSED) return null;
+  if (status !== Status.ERRORED) return errorForStatus(status);
+  const [name, message, code] = errorInfo();
+  return remoteError(name, message ?? 'the sender closed the channel with an error', code);
+}
+
+module.exports = {
+  native,
+  Status,
+  Role,
+  Kind,
+  Flags,
+  errorForStatus,
+  endError,
+  layoutVersion: native.layoutVersion,
+};

@@ -1,7 +1,7 @@
 'use strict';
 
-const { Status, errorForStatus } = require('./binding');
-const { ChannelError, channelError, remoteError, argTypeError, abortError } = require('./errors');
+const { Status, endError } = require('./binding');
+const { ChannelError, channelError, argTypeError, abortError } = require('./errors');
 const { validateObject, validateInteger, validateTimeout } = require('./validate');
 const { waitOptions, watch, NO_WAIT } = require('./wait');
 const { Batch } = require('./batch');
@@ -430,13 +430,8 @@ class Receiver {
 
   #finish(status) {
     this.#ended = true;
-    if (status === Status.CLOSED) return;
-    if (status === Status.ERRORED) {
-      const [name, message, code] = this.#native.errorInfo();
-      this.#failure = remoteError(name, message ?? 'the sender closed the channel with an error', code);
-    } else {
-      this.#failure = errorForStatus(status);
-    }
+    const failure = endError(status, () => this.#native.errorInfo());
+    if (failure) this.#failure = failure;
   }
 
   // A broadcast receiver fell behind: one rejection, then it goes on from the oldest

@@ -1,29 +1,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
-const path = require('node:path');
-
-const ROOT = path.join(__dirname, '..');
-
-/** Runs `source` in a fresh node process; resolves { code, stdout, timedOut }. */
-function runNode(source, timeoutMs) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--expose-gc', '-e', source], { cwd: ROOT });
-    let stdout = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stdout += d));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, timedOut });
-    });
-  });
-}
+const { runNode } = require('./helpers');
 
 describe('Event-loop lifetime', function () {
   this.timeout(30000);

@@ -3,6 +3,7 @@
 // Shared by the mocha tests and their worker fixtures: a deterministic message
 // stream (sizes and bytes derived from the sequence number) and worker helpers.
 const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 
@@ -91,6 +92,29 @@ async function collectGarbage(rounds = 3) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Runs `source` in a fresh node process in the repository root (event-loop lifetime
+ * tests); resolves { code, stdout (with stderr), timedOut } once it exits or, after
+ * `timeoutMs`, is killed.
+ */
+function runNode(source, timeoutMs) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--expose-gc', '-e', source], { cwd: path.join(__dirname, '..') });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stdout += d));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, timedOut });
+    });
+  });
+}
+
 module.exports = {
   PATTERN,
   sizeFor,
@@ -102,4 +126,5 @@ module.exports = {
   nextMessage,
   collectGarbage,
   sleep,
+  runNode,
 };

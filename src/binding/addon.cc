@@ -73,6 +73,25 @@ void bytes_of(Napi::Env env, napi_value value, const uint8_t** data, size_t* len
   throw Napi::TypeError::New(env, "expected an ArrayBuffer or ArrayBufferView");
 }
 
+void close_with_error(const Napi::CallbackInfo& info, Hub& hub, Endpoint& endpoint) {
+  if (endpoint.ended()) return;
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  const std::string message = info[1].As<Napi::String>().Utf8Value();
+  const std::string code = info[2].As<Napi::String>().Utf8Value();
+  hub.memory().write_error(name, message, code);
+  endpoint.end_all(state_bits::kSenderErrored);
+}
+
+Napi::Value error_info(Napi::Env env, const ChannelMemory& memory) {
+  std::string_view name, message, code;
+  Napi::Array out = Napi::Array::New(env, 3);
+  if (!memory.read_error(&name, &message, &code)) return out;
+  out.Set(uint32_t{0}, Napi::String::New(env, name.data(), name.size()));
+  out.Set(uint32_t{1}, Napi::String::New(env, message.data(), message.size()));
+  out.Set(uint32_t{2}, Napi::String::New(env, code.data(), code.size()));
+  return out;
+}
+
 ChannelConfig config_from(const Napi::Object& o) {
   ChannelConfig c;
   c.capacity = to_u64(o.Get("capacity"));
@@ -105,7 +124,7 @@ Napi::Function ChannelWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeChannel",
                      {InstanceMethod<&ChannelWrap::Claim>("claim"), InstanceMethod<&ChannelWrap::Close>("close"),
                       InstanceMethod<&ChannelWrap::Stats>("stats"), InstanceMethod<&ChannelWrap::Info>("info"),
-                      InstanceMethod<&ChannelWrap::State>("state")});
+                      InstanceMethod<&ChannelWrap::State>("state"), InstanceMethod<&ChannelWrap::SlotStats>("valueStats")});
 }
 
 ChannelWrap::ChannelWrap(const Napi::CallbackInfo& info)
@@ -162,6 +181,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Receiver", ReceiverWrap::Define(env));
   exports.Set("BroadcastSender", BroadcastSenderWrap::Define(env));
   exports.Set("BroadcastReceiver", BroadcastReceiverWrap::Define(env));
+  exports.Set("ValueSender", ValueSenderWrap::Define(env));
+  exports.Set("ValueReceiver", ValueReceiverWrap::Define(env));
   exports.Set("layoutSize", Napi::Function::New<layout_size>(env, "layoutSize"));
   exports.Set("format", Napi::Function::New<format>(env, "format"));
   exports.Set("setErrorClass", Napi::Function::New<set_error_class>(env, "setErrorClass"));

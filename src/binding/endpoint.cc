@@ -12,8 +12,8 @@ struct Endpoint::WakerSlot {
   bool finalized = false;
 };
 
-Endpoint::Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t ticket, bool one_of_many)
-    : env_(env), hub_(std::move(hub)), side_(side), ticket_(ticket), one_of_many_(one_of_many) {
+Endpoint::Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t ticket, Scope scope)
+    : env_(env), hub_(std::move(hub)), side_(side), ticket_(ticket), scope_(scope) {
   NAPI_THROW_IF_FAILED_VOID(env, napi_create_reference(env, self, 0, &self_));
   slot_ = std::make_shared<WakerSlot>();
   slot_->hub = hub_;
@@ -118,7 +118,7 @@ void Endpoint::end(bool graceful) {
   if (ended_) return;
   ended_ = true;
   if (side_ == Side::Receiver) {
-    if (!one_of_many_) hub_->set_state(graceful ? state_bits::kReceiverClosed : state_bits::kReceiverGone);
+    if (scope_ == Scope::Shared) hub_->set_state(graceful ? state_bits::kReceiverClosed : state_bits::kReceiverGone);
     return;
   }
   if (uint32_t bits = hub_->memory().end_sender(ticket_, graceful)) {

@@ -13,11 +13,15 @@ namespace ringport {
 
 class Endpoint {
  public:
+  // How a receiver's end reaches the channel: Shared for the one receiver of a queue
+  // or a Mailbox (its senders are told); Local for one of a Watch's or a Broadcast's
+  // many receivers.
+  enum class Scope { Shared, Local };
+
   // JS thread. `self` is the JS object whose `onwake()` runs when the peer rings this
   // side's doorbell (held weakly). A sender endpoint passes its producer `ticket`.
-  // `one_of_many`: a receiver among any number (a broadcast's), whose end concerns
-  // no one else.
-  Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t ticket = 0, bool one_of_many = false);
+  Endpoint(Napi::Env env, Napi::Object self, std::shared_ptr<Hub> hub, Side side, uint32_t ticket = 0,
+           Scope scope = Scope::Shared);
   ~Endpoint();
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
@@ -31,8 +35,8 @@ class Endpoint {
 
   // JS thread. Ends this endpoint — `graceful` for close(), else it is gone (thread
   // exit, termination, collection) — and tells the peer. Only the first call counts.
-  // A receiver ends the channel for the senders (unless it is one of many); a sender
-  // ends it for the receivers only when it is the last sender.
+  // A (Shared) receiver ends the channel for the senders; a sender ends it for the
+  // receiver only when it is the last sender.
   void end(bool graceful);
   // closeWithError(): ends this endpoint and the stream with `bits` at once.
   void end_all(uint32_t bits);
@@ -52,9 +56,9 @@ class Endpoint {
   std::shared_ptr<Hub> hub_;
   Side side_;
   uint32_t ticket_;
+  Scope scope_;
   napi_ref self_ = nullptr;  // weak
   std::shared_ptr<WakerSlot> slot_;
-  bool one_of_many_;
   bool ended_ = false;
   bool waiting_ = false;
   bool refed_ = true;

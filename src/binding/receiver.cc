@@ -114,7 +114,8 @@ ReceiverWrapOf<Consumer>::ReceiverWrapOf(const Napi::CallbackInfo& info)
       arena_(new Arena{Attachment::from(info[0], kBroadcast ? ChannelKind::Broadcast : ChannelKind::Queue)}) {
   Hub& hub = *arena_->attachment.hub;
   consumer_.emplace(hub.memory(), hub.heap());
-  endpoint_.emplace(info.Env(), info.This().template As<Napi::Object>(), arena_->attachment.hub, Side::Receiver, 0, kBroadcast);
+  endpoint_.emplace(info.Env(), info.This().template As<Napi::Object>(), arena_->attachment.hub, Side::Receiver, 0,
+                    kBroadcast ? Endpoint::Scope::Local : Endpoint::Scope::Shared);
 }
 
 template <class Consumer>
@@ -307,14 +308,7 @@ void ReceiverWrapOf<Consumer>::Close(const Napi::CallbackInfo&) {
 
 template <class Consumer>
 Napi::Value ReceiverWrapOf<Consumer>::ErrorInfo(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string_view name, message, code;
-  Napi::Array out = Napi::Array::New(env, 3);
-  if (!arena_->attachment.hub->memory().read_error(&name, &message, &code)) return out;
-  out.Set(uint32_t{0}, Napi::String::New(env, name.data(), name.size()));
-  out.Set(uint32_t{1}, Napi::String::New(env, message.data(), message.size()));
-  out.Set(uint32_t{2}, Napi::String::New(env, code.data(), code.size()));
-  return out;
+  return error_info(info.Env(), arena_->attachment.hub->memory());
 }
 
 template <class Consumer>

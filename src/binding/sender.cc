@@ -105,14 +105,6 @@ Napi::Value SenderWrap::Arm(const Napi::CallbackInfo& info) {
 
 void SenderWrap::Close(const Napi::CallbackInfo&) { endpoint_->end(true); }
 
-void close_with_error(const Napi::CallbackInfo& info, Hub& hub, Endpoint& endpoint) {
-  if (endpoint.ended()) return;
-  const std::string name = info[0].As<Napi::String>().Utf8Value();
-  const std::string message = info[1].As<Napi::String>().Utf8Value();
-  const std::string code = info[2].As<Napi::String>().Utf8Value();
-  hub.memory().write_error(name, message, code);
-  endpoint.end_all(state_bits::kSenderErrored);
-}
 
 void SenderWrap::CloseWithError(const Napi::CallbackInfo& info) { close_with_error(info, *attachment_.hub, *endpoint_); }
 

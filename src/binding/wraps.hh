@@ -13,6 +13,7 @@
 #include "endpoint.hh"
 #include "broadcast.hpp"
 #include "hub.hh"
+#include "value_slot.hpp"
 
 namespace ringport {
 
@@ -33,6 +34,13 @@ void bytes_of(Napi::Env env, napi_value value, const uint8_t** data, size_t* len
 
 // Reads ChannelConfig fields from a JS options object validated by lib/validate.js.
 ChannelConfig config_from(const Napi::Object& options);
+
+// A sender's closeWithError(name, message, code): stores the error for the receivers,
+// then ends `endpoint` and the stream at once. A no-op once the endpoint ended.
+void close_with_error(const Napi::CallbackInfo& info, Hub& hub, Endpoint& endpoint);
+
+// The error closeWithError() stored: [name, message, code], or [] if it is unreadable.
+Napi::Value error_info(Napi::Env env, const ChannelMemory& memory);
 
 // A timeout in ms from JS (negative or not a number: none) in nanoseconds (-1: none).
 inline int64_t timeout_ns(const Napi::Value& ms) {
@@ -89,6 +97,7 @@ class ChannelWrap : public Napi::ObjectWrap<ChannelWrap> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value State(const Napi::CallbackInfo& info);
+  Napi::Value SlotStats(const Napi::CallbackInfo& info);  // Watch/Mailbox: { dropped, pending, pendingBytes } (value_slot.cc)
 
   Attachment attachment_;
 };
@@ -208,7 +217,43 @@ uint32_t send_values(Napi::Env env, Producer& producer, Hub& hub, const Napi::Ar
   return sent;
 }
 
-// closeWithError(name, message, code): stores the error and ends the stream at once.
-void close_with_error(const Napi::CallbackInfo& info, Hub& hub, Endpoint& endpoint);
+// The sending end of a Watch or a Mailbox (value_slot.cc).
+class ValueSenderWrap : public Napi::ObjectWrap<ValueSenderWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit ValueSenderWrap(const Napi::CallbackInfo& info);  // (view, kind); the caller claimed the sender role
+
+ private:
+  Napi::Value Send(const Napi::CallbackInfo& info);  // (data) -> status; never waits
+  void Close(const Napi::CallbackInfo& info);
+  void CloseWithError(const Napi::CallbackInfo& info);  // (name, message, code)
+
+  Attachment attachment_;
+  std::optional<ValueWriter> writer_;
+  std::optional<Endpoint> endpoint_;
+};
+
+// A receiving end of a Watch (one of many) or of a Mailbox (the one).
+class ValueReceiverWrap : public Napi::ObjectWrap<ValueReceiverWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit ValueReceiverWrap(const Napi::CallbackInfo& info);  // (view, kind); a Mailbox caller claimed the role
+
+ private:
+  Napi::Value Recv(const Napi::CallbackInfo& info);    // () -> ArrayBuffer | status; never waits
+  Napi::Value Latest(const Napi::CallbackInfo& info);  // () -> ArrayBuffer | status (Watch)
+  Napi::Value Arm(const Napi::CallbackInfo& info);     // () -> true if the caller must wait
+  void Close(const Napi::CallbackInfo& info);
+  Napi::Value ErrorInfo(const Napi::CallbackInfo& info);
+  void SetWaiting(const Napi::CallbackInfo& info);
+  void SetRefed(const Napi::CallbackInfo& info);
+
+  template <class Read>
+  Napi::Value copy_out(Napi::Env env, Read read);
+
+  Attachment attachment_;
+  std::optional<ValueReader> reader_;
+  std::optional<Endpoint> endpoint_;
+};
 
 }  // namespace ringport

@@ -1,5 +1,6 @@
 // The shared-memory format of a channel: one SharedArrayBuffer holds a header, the
-// record ring, the slab descriptors and the slab arena.
+// record ring, the slab descriptors and the slab arena (a queue), or a header and a
+// value slot (Watch and Mailbox, value_slot.hpp; no slab pool).
 //
 //   0        512      640      768      896      1024     1152     1280     1792  3840   4096
 //   +--------+--------+--------+--------+--------+--------+--------+--------+-----+------+
@@ -49,6 +50,10 @@ inline constexpr uint32_t kDefaultInlineMax = 4096;
 // at ring_offset is the kind's own (a record ring, a broadcast ring, a value slot).
 enum class ChannelKind : uint32_t { Queue = 1, Broadcast = 2, Watch = 3, Mailbox = 4 };
 inline constexpr bool is_known_kind(uint32_t kind) noexcept { return kind >= 1 && kind <= 4; }
+// Kinds whose region at ring_offset is a value slot rather than a ring.
+inline constexpr bool is_value_kind(uint32_t kind) noexcept {
+  return kind == static_cast<uint32_t>(ChannelKind::Watch) || kind == static_cast<uint32_t>(ChannelKind::Mailbox);
+}
 
 // State bits, set once with fetch_or and never cleared.
 namespace state_bits {
@@ -246,6 +251,19 @@ inline constexpr uint64_t round_up_pow2(uint64_t v) noexcept {
 inline constexpr uint64_t align_up(uint64_t v, uint64_t a) noexcept { return (v + a - 1) & ~(a - 1); }
 inline constexpr bool is_pow2(uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
 
+// Value slot geometry (value_slot.hpp has the structs): two control lines, then
+// kValueBuffers buffers, each a 32-byte header and `capacity` bytes rounded up to 8,
+// starting 64 bytes apart.
+inline constexpr uint32_t kValueBuffers = 3;
+inline constexpr uint64_t kValueControlBytes = 2 * kFalseSharingRange;
+inline constexpr uint64_t kValueBufferHeaderBytes = 32;
+inline constexpr uint64_t value_buffer_stride(uint64_t capacity) noexcept {
+  return align_up(kValueBufferHeaderBytes + align_up(capacity, 8), 64);
+}
+inline constexpr uint64_t value_region_bytes(uint64_t capacity) noexcept {
+  return kValueControlBytes + kValueBuffers * value_buffer_stride(capacity);
+}
+
 // The private, validated copy of a channel's geometry.
 struct Layout {
   uint64_t total_bytes = 0;
@@ -265,13 +283,33 @@ struct Layout {
     return n;
   }
 
-  // Geometry for `cfg`: capacity rounded up to a power of two, a ring of twice that
-  // (so record headers do not eat into the payload budget), and slab classes growing
-  // 8x from slab_size until one holds a whole `capacity`.
+  // Geometry for `cfg`, by kind (compute_queue, compute_value).
   static Status compute(const ChannelConfig& cfg, Layout* out) noexcept {
-    if (cfg.capacity < 1 || cfg.capacity > kMaxCapacity) return Status::InvalidArgument;
-    if (cfg.max_message_size < 1 || cfg.max_message_size > UINT32_MAX) return Status::InvalidArgument;
     if (!is_known_kind(cfg.kind)) return Status::InvalidArgument;
+    if (cfg.capacity < 1 || cfg.capacity > kMaxCapacity) return Status::InvalidArgument;
+    return is_value_kind(cfg.kind) ? compute_value(cfg, out) : compute_queue(cfg, out);
+  }
+
+  // A value slot: `capacity` is the largest value, exactly (not rounded), and the
+  // only size limit; no ring, no slab pool.
+  static Status compute_value(const ChannelConfig& cfg, Layout* out) noexcept {
+    Layout l;
+    l.kind = cfg.kind;
+    l.options = cfg.options;
+    l.capacity = cfg.capacity;
+    l.max_message_size = cfg.capacity;
+    l.ring_offset = kHeaderBytes;
+    l.ring_bytes = value_region_bytes(cfg.capacity);
+    l.total_bytes = l.ring_offset + l.ring_bytes;
+    *out = l;
+    return Status::Ok;
+  }
+
+  // Capacity rounded up to a power of two, a ring of twice that (so record headers
+  // do not eat into the payload budget), and slab classes growing 8x from slab_size
+  // until one holds a whole `capacity`.
+  static Status compute_queue(const ChannelConfig& cfg, Layout* out) noexcept {
+    if (cfg.max_message_size < 1 || cfg.max_message_size > UINT32_MAX) return Status::InvalidArgument;
     Layout l;
     l.kind = cfg.kind;
     l.options = cfg.options;
@@ -311,11 +349,23 @@ struct Layout {
   Status validate(uint64_t buffer_bytes) const noexcept {
     if (!is_known_kind(kind)) return Status::Corrupt;
     if (total_bytes == 0 || total_bytes > buffer_bytes) return Status::Corrupt;
-    if (!is_pow2(capacity) || capacity > kMaxCapacity) return Status::Corrupt;
-    if (max_message_size == 0 || max_message_size > UINT32_MAX) return Status::Corrupt;
     // Each offset is checked against total_bytes before anything is added to it: a
     // hostile offset near 2^64 would otherwise wrap around the end checks.
     if (ring_offset < kHeaderBytes || ring_offset % 8 != 0 || ring_offset > total_bytes) return Status::Corrupt;
+    return is_value_kind(kind) ? validate_value() : validate_queue();
+  }
+
+  // Exactly the geometry compute_value() makes for this capacity.
+  Status validate_value() const noexcept {
+    if (capacity < 1 || capacity > kMaxCapacity || max_message_size != capacity) return Status::Corrupt;
+    if (ring_bytes != value_region_bytes(capacity) || ring_bytes > total_bytes - ring_offset) return Status::Corrupt;
+    if (inline_max != 0 || class_count != 0) return Status::Corrupt;
+    return Status::Ok;
+  }
+
+  Status validate_queue() const noexcept {
+    if (!is_pow2(capacity) || capacity > kMaxCapacity) return Status::Corrupt;
+    if (max_message_size == 0 || max_message_size > UINT32_MAX) return Status::Corrupt;
     if (!is_pow2(ring_bytes) || ring_bytes < kMinRingBytes || ring_bytes > total_bytes - ring_offset) return Status::Corrupt;
     if (inline_max % 8 != 0 || inline_max > ring_bytes / 8) return Status::Corrupt;
     if (class_count == 0 || class_count > kMaxSlabClasses) return Status::Corrupt;

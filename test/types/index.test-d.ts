@@ -17,6 +17,8 @@ import type {
   PoolStats,
   Producers,
 } from 'ringport';
+import { Mailbox, Watch } from 'ringport';
+import type { MailboxHandle, MailboxReceiver, MailboxSender, ValueChannelOptions, WatchHandle, WatchReceiver, WatchSender } from 'ringport';
 import ringport = require('ringport');
 
 // Exact type equality: fails for `any`, wider or narrower types alike.
@@ -346,3 +348,66 @@ async function broadcast(): Promise<void> {
   use(sent, capacity, stats, bc.stats().lagged);
 }
 use(broadcast);
+
+// Watch and Mailbox.
+async function valueChannels(): Promise<void> {
+  const watch = new Watch({ capacity: 1024 });
+  const mailbox = new Mailbox();
+  new Watch({ capacity: undefined });
+  assertType(watch.capacity).is<number>();
+  assertType(watch.handle).is<WatchHandle>();
+  assertType(watch.handle.type).is<'ringport.watch'>();
+  assertType(mailbox.handle).is<MailboxHandle>();
+  assertType(mailbox.handle.type).is<'ringport.mailbox'>();
+  assertType(Watch.from(structuredClone(watch.handle))).is<Watch>();
+  assertType(Mailbox.from(workerData)).is<Mailbox>();
+  assertType(watch.stats()).is<ChannelStats>();
+  assertType(mailbox.close()).is<void>();
+  const options: ValueChannelOptions = { capacity: 8 };
+  new Mailbox(options);
+
+  const tx: WatchSender = watch.sender();
+  const rx: WatchReceiver = watch.receiver();
+  assertType(tx.send('state')).is<Promise<void>>();
+  assertType(tx.trySend(new Uint8Array(2))).is<true>();
+  assertType(tx.closed).is<boolean>();
+  assertType(tx.ref().unref()).is<WatchSender>();
+  assertType(tx.closeWithError(new Error('x'))).is<void>();
+  assertType(await rx.recv({ timeout: 10, signal: AbortSignal.timeout(5) })).is<ArrayBuffer | null>();
+  assertType(rx.tryRecv()).is<ArrayBuffer | undefined>();
+  assertType(rx.latest()).is<ArrayBuffer | undefined>();
+  assertType(rx.unref()).is<WatchReceiver>();
+  for await (const value of rx) assertType(value).is<ArrayBuffer>();
+  {
+    await using disposable = watch.receiver();
+    use(disposable.latest());
+  }
+
+  const mtx: MailboxSender = mailbox.sender();
+  const mrx: MailboxReceiver = mailbox.receiver();
+  assertType(mtx.send(new ArrayBuffer(4))).is<Promise<void>>();
+  assertType(await mrx.recv()).is<ArrayBuffer | null>();
+  assertType(mrx.tryRecv()).is<ArrayBuffer | undefined>();
+  assertType(mrx[Symbol.asyncDispose]()).is<Promise<void>>();
+  for await (const message of mrx) assertType(message).is<ArrayBuffer>();
+
+  // @ts-expect-error a watch handle does not attach a mailbox
+  Mailbox.from(watch.handle);
+  // @ts-expect-error nor a channel's
+  Watch.from(new Channel().handle);
+  // @ts-expect-error a mailbox receiver has no latest()
+  mrx.latest();
+  // @ts-expect-error capacity is a number
+  new Watch({ capacity: '64k' });
+  // @ts-expect-error no queue options
+  new Mailbox({ backpressure: 'block' });
+  // @ts-expect-error sends never wait: no sendSync
+  tx.sendSync('x');
+  // @ts-expect-error send needs data
+  mtx.send();
+  // @ts-expect-error read-only
+  watch.capacity = 1;
+  assertType(new ringport.Watch()).is<Watch>();
+  assertType(ringport.Mailbox).is<typeof Mailbox>();
+}
+use(valueChannels);

@@ -1,0 +1,317 @@
+'use strict';
+
+// What Watch and Mailbox share: a channel over one value slot that each send replaces
+// (src/core/value_slot.hpp), its sender, and its receivers. watch.js and mailbox.js
+// add the public classes.
+const { native, Status, Role, Kind, errorForStatus, endError } = require('./binding');
+const { createMemory, makeHandle, bufferOf } = require('./memory');
+const { channelError, abortError, errorParts } = require('./errors');
+const { MAX_CAPACITY, validateObject, validateInteger, toBytes } = require('./validate');
+const { waitOptions, watch, NO_WAIT } = require('./wait');
+
+const DEFAULT_CAPACITY = 64 * 1024;
+const RESOLVED = Promise.resolve();
+const DONE = Object.freeze({ value: undefined, done: true });
+const LATEST = Symbol('latest');
+
+// The constructor argument of a channel that attaches to an existing buffer (from()).
+class Attachment {
+  constructor(buffer) {
+    this.buffer = buffer;
+  }
+}
+
+/** The argument that makes a value channel's constructor attach to `handle`. */
+function attachment(handle, type) {
+  return new Attachment(bufferOf(handle, type));
+}
+
+class ValueChannel {
+  #buffer;
+  #view;
+  #native;
+  #info;
+  #kind;
+  #type;
+  #Receiver;
+
+  /** @internal `options` may be an attachment(). */
+  constructor(kind, type, Receiver, options) {
+    this.#kind = kind;
+    this.#type = type;
+    this.#Receiver = Receiver;
+    if (options instanceof Attachment) {
+      this.#attach(options.buffer);
+      return;
+    }
+    const o = validateObject(options, 'options');
+    const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : validateInteger(o.capacity, 'options.capacity', 1, MAX_CAPACITY);
+    this.#attach(createMemory({ kind, capacity }));
+  }
+
+  /** A structured-clonable value that attaches to this channel in any thread. */
+  get handle() {
+    return makeHandle(this.#type, this.#buffer);
+  }
+
+  /** The largest value in bytes. */
+  get capacity() {
+    return this.#info.capacity;
+  }
+
+  sender() {
+    this.#claim(Role.SENDER);
+    return new ValueSender(this.#view, this.#kind, this);
+  }
+
+  receiver() {
+    if (this.#kind === Kind.MAILBOX) this.#claim(Role.RECEIVER);
+    return new this.#Receiver(this.#view, this.#kind, this);
+  }
+
+  /** Graceful: no more sends; receivers still get the last value they have not seen, then end. */
+  close() {
+    this.#native.close();
+  }
+
+  stats() {
+    const s = this.#native.stats();
+    const v = this.#native.valueStats();
+    return {
+      sent: s.sent,
+      received: s.received,
+      bytesSent: s.bytesSent,
+      bytesReceived: s.bytesReceived,
+      dropped: v.dropped,
+      lagged: 0,
+      pending: v.pending,
+      pendingBytes: v.pendingBytes,
+      pool: s.pool,
+    };
+  }
+
+  #attach(buffer) {
+    this.#buffer = buffer;
+    this.#view = new Uint8Array(buffer);
+    this.#native = new native.Channel(this.#view, this.#kind);
+    this.#info = this.#native.info();
+  }
+
+  #claim(role) {
+    const status = this.#native.claim(role);
+    if (status !== Status.OK) throw errorForStatus(status);
+  }
+}
+
+/** The one sending end of a Watch or a Mailbox. A send replaces the value and never waits. */
+class ValueSender {
+  #native;
+  #channel;
+  #closed = false;
+
+  /** @internal */
+  constructor(view, kind, channel) {
+    this.#native = new native.ValueSender(view, kind);
+    this.#channel = channel;
+  }
+
+  get closed() {
+    return this.#closed;
+  }
+
+  send(data) {
+    try {
+      this.trySend(data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return RESOLVED;
+  }
+
+  /** send(), synchronously: true, or throws. */
+  trySend(data) {
+    const bytes = toBytes(data);
+    if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
+    const status = this.#native.send(bytes);
+    if (status !== Status.OK) throw errorForStatus(status);
+    return true;
+  }
+
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.close();
+  }
+
+  closeWithError(error) {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.closeWithError(...errorParts(error));
+  }
+
+  // A sender never waits, so it never keeps the event loop alive: nothing to do.
+  ref() {
+    return this;
+  }
+
+  unref() {
+    return this;
+  }
+
+  stats() {
+    return this.#channel.stats();
+  }
+
+  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')]() {
+    this.close();
+  }
+}
+
+/**
+ * A receiving end: of a Watch, the newest value it has not seen; of a Mailbox, the
+ * message, taken. A recv() that finds nothing flags that this thread sleeps; the
+ * sender's next send (or a close) wakes its event loop.
+ */
+class ValueReceiver {
+  #native;
+  #channel;
+  #waiters = []; // pending recv() calls: { resolve, reject, watcher }
+  #ended = false;
+  #failure = null; // why it ended, if not gracefully
+  #closed = false;
+  #refed = true;
+
+  /** @internal */
+  constructor(view, kind, channel) {
+    this.#native = new native.ValueReceiver(view, kind);
+    this.#channel = channel;
+    // Held by the native object only: no strong path from a GC root to this receiver.
+    this.#native.onwake = () => this.#serve();
+  }
+
+  recv(options) {
+    let wait;
+    try {
+      wait = options === undefined ? NO_WAIT : waitOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#waiters.length === 0) {
+      const value = this.#poll();
+      if (value !== undefined) return Promise.resolve(value);
+      if (this.#ended) return this.#failure ? Promise.reject(this.#failure) : Promise.resolve(null);
+    }
+    if (wait.signal?.aborted) return Promise.reject(abortError(wait.signal));
+    return new Promise((resolve, reject) => {
+      const waiter = { resolve, reject };
+      waiter.watcher = watch(wait, (error) => this.#drop(waiter, error), this.#refed);
+      this.#waiters.push(waiter);
+      if (this.#waiters.length === 1) this.#serve();
+    });
+  }
+
+  tryRecv() {
+    if (this.#waiters.length === 0) {
+      const value = this.#poll();
+      if (value !== undefined) return value;
+    }
+    if (this.#failure) throw this.#failure;
+    return undefined;
+  }
+
+  [Symbol.asyncIterator]() {
+    return {
+      next: () => this.recv().then((value) => (value === null ? DONE : { value, done: false })),
+      return: () => Promise.resolve(DONE), // leaving a loop early does not close the receiver
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.close();
+    this.#finish(Status.CLOSED);
+    this.#serve();
+  }
+
+  ref() {
+    this.#refed = true;
+    this.#native.setRefed(true);
+    for (const w of this.#waiters) w.watcher.timer?.ref();
+    return this;
+  }
+
+  unref() {
+    this.#refed = false;
+    this.#native.setRefed(false);
+    for (const w of this.#waiters) w.watcher.timer?.unref();
+    return this;
+  }
+
+  stats() {
+    return this.#channel.stats();
+  }
+
+  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')]() {
+    this.close();
+  }
+
+  /** @internal The current value (Watch), seen or not; undefined if none was sent. */
+  [LATEST]() {
+    const result = this.#native.latest();
+    if (typeof result !== 'number') return result;
+    if (result === Status.EMPTY) return undefined;
+    throw errorForStatus(result);
+  }
+
+  // The next value from native code, or undefined (then maybe ended).
+  #poll() {
+    if (this.#ended) return undefined;
+    const result = this.#native.recv();
+    if (typeof result !== 'number') return result;
+    if (result !== Status.EMPTY) this.#finish(result);
+    return undefined;
+  }
+
+  // Hands values to waiters in order; arms the doorbell when there is nothing new.
+  #serve() {
+    while (this.#waiters.length !== 0) {
+      const value = this.#poll();
+      if (value !== undefined) {
+        const waiter = this.#waiters.shift();
+        waiter.watcher.disarm();
+        waiter.resolve(value);
+      } else if (this.#ended) {
+        for (const waiter of this.#waiters.splice(0)) {
+          waiter.watcher.disarm();
+          if (this.#failure) waiter.reject(this.#failure);
+          else waiter.resolve(null);
+        }
+      } else if (this.#native.arm()) {
+        this.#native.setWaiting(true);
+        return;
+      }
+    }
+    this.#native.setWaiting(false);
+  }
+
+  #drop(waiter, error) {
+    const at = this.#waiters.indexOf(waiter);
+    if (at === -1) return;
+    this.#waiters.splice(at, 1);
+    waiter.watcher.disarm();
+    waiter.reject(error);
+    if (this.#waiters.length === 0) this.#native.setWaiting(false);
+  }
+
+  #finish(status) {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#failure = endError(status, () => this.#native.errorInfo());
+  }
+}
+
+module.exports = { ValueChannel, ValueSender, ValueReceiver, attachment, LATEST };
