@@ -7,7 +7,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { formatSize, formatRate, formatMB, formatNs, formatRatio } = require('./js/format');
-const { SHORT } = require('./js/targets');
+const { SHORT, cppTime, evaluate } = require('./js/targets');
 
 const DIRECTIONS = { w2m: 'worker → main thread', m2w: 'main thread → worker' };
 const MIB = 2 ** 20;
@@ -19,7 +19,7 @@ function render(results) {
     results.rss && soakTable(results.rss),
     results.broadcast && `### Broadcast fan-out (${results.broadcast.receivers.join(', ')} receivers)\n\nNot measured: ${results.broadcast.skipped}.\n`,
     results.cpp && cppTable(results.cpp),
-    results.targets && targetsTable(results.targets),
+    targetsTable(evaluate(results)),
   ]
     .filter(Boolean)
     .join('\n');
@@ -97,7 +97,6 @@ function soakTable(r) {
 function cppTable(cpp) {
   if (!cpp.benchmarks) return `### C++ core\n\nNot run: ${cpp.skipped}\n`;
   const lines = ['| benchmark | time | items/s | bytes/s | per record |', '|---|---:|---:|---:|---:|'];
-  const NS = { ns: 1, us: 1e3, ms: 1e6, s: 1e9 };
   for (const b of cpp.benchmarks) {
     const name = `\`${b.run_name ?? b.name}\``;
     if (b.error_occurred) {
@@ -107,9 +106,15 @@ function cppTable(cpp) {
     const items = b.items_per_second ? formatRate(b.items_per_second) : '';
     const bytes = b.bytes_per_second ? `${formatMB(b.bytes_per_second)} MB/s` : '';
     const perRecord = b.per_record ? formatNs(b.per_record * 1e9) : '';
-    lines.push(`| ${name} | ${formatNs(b.real_time * NS[b.time_unit])} | ${items} | ${bytes} | ${perRecord} |`);
+    lines.push(`| ${name} | ${formatNs(cppTime(b))} | ${items} | ${bytes} | ${perRecord} |`);
   }
-  return [`### C++ core (Google Benchmark, median of ${cpp.options.runs}; ${machine(cpp)})`, '', ...lines, '', `- ${load(cpp)}`, '- Reproduce: `npm run bench:cpp`', ''].join('\n');
+  return [
+    `### C++ core (Google Benchmark, median of ${cpp.options.runs}; ${machine(cpp)})`,
+    '',
+    ...lines,
+    '',
+    '- time: CPU time per iteration on one thread; wall-clock time for the two-thread cases (`real_time`), 64 Ki records per iteration.',
+    `- ${load(cpp)}`, '- Reproduce: `npm run bench:cpp`', ''].join('\n');
 }
 
 function targetsTable(targets) {
