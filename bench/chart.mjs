@@ -25,6 +25,7 @@ if (!cases.length) {
   process.exit(1);
 }
 
+const t = results.throughput;
 const sizes = [...new Set(cases.map((c) => c.size))].sort((a, b) => a - b).map(sizeName);
 const values = cases.flatMap((c) =>
   Object.entries(BASELINES)
@@ -39,8 +40,7 @@ const values = cases.flatMap((c) =>
 );
 
 const spec = {
-  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-  title: { text: `ringport throughput ratio (${results.throughput.node}, ${results.throughput.cores} cores, ${results.throughput.date.slice(0, 10)})`, anchor: 'start' },
+  title: { text: `ringport throughput ratio (${t.node}, ${t.cores} cores, ${t.date.slice(0, 10)})`, subtitle: loadNote(t), anchor: 'start' },
   data: { values },
   facet: {
     row: { field: 'baseline', type: 'nominal', title: null, sort: Object.values(BASELINES) },
@@ -67,3 +67,10 @@ const spec = {
 const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
 fs.writeFileSync(output, await view.toSVG());
 console.error(`chart written to ${path.relative(process.cwd(), output)}`);
+
+// Others' work while the numbers were taken (bench/run.js measures it).
+function loadNote({ othersCores, cores }) {
+  if (othersCores == null) return '';
+  const note = `other processes kept ${othersCores.toFixed(1)} of ${cores} cores busy meanwhile`;
+  return othersCores > 0.25 ? `provisional: ${note}` : note;
+}
