@@ -163,7 +163,7 @@ if (isMainThread && require.main === module) {
     (result) => console.log(JSON.stringify(result)),
     (error) => {
       console.error(error);
-      process.exitCode = 1;
+      process.exit(1); // a peer left waiting (a port, a ring) would keep the process alive
     },
   );
 } else if (!isMainThread && workerData?.name in CASES) {

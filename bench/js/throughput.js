@@ -97,7 +97,7 @@ if (isMainThread && require.main === module) {
     (result) => console.log(JSON.stringify(result)),
     (error) => {
       console.error(error);
-      process.exitCode = 1;
+      process.exit(1); // a peer left waiting (a port, a ring) would keep the process alive
     },
   );
 } else if (!isMainThread && workerData?.remote !== undefined) {
@@ -105,5 +105,3 @@ if (isMainThread && require.main === module) {
   const endpoint = c.attach ? c.attach(workerData.remote) : workerData.remote;
   play(c, endpoint, workerData.direction === 'w2m' ? 'send' : 'receive', workerData);
 }
-
-module.exports = { measure };
