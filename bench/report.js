@@ -67,14 +67,20 @@ function throughputTables(t) {
 }
 
 function latencyTable(l) {
-  const lines = [`### Round trip, ${l.size} B, main thread ↔ worker (${machine(l)})`, '', '| transport | p50 | p99 | p50 × MessagePort |', '|---|---:|---:|---:|'];
+  const lines = [
+    `### Round trip, ${l.size} B, main thread ↔ worker (${machine(l)})`,
+    '',
+    '| transport | p50 | p99 | p50 × MessagePort | p50 × best peer |',
+    '|---|---:|---:|---:|---|',
+  ];
   for (const c of l.cases) {
-    const cells = c.p50 ? [`${c.p50.toFixed(1)} µs`, `${c.p99.toFixed(1)} µs`, formatRatio(c.vsMc)] : ['failed', '', ''];
+    const best = c.vsBest ? `${formatRatio(c.vsBest)} (${SHORT[c.bestPeer]})` : '';
+    const cells = c.p50 ? [`${c.p50.toFixed(1)} µs`, `${c.p99.toFixed(1)} µs`, formatRatio(c.vsMc), best] : ['failed', '', '', ''];
     lines.push(`| ${c.name.startsWith('ringport') ? `**${c.label}**` : c.label} | ${cells.join(' | ')} |`);
   }
   lines.push(
     '',
-    `- Median over ${l.options.runs} runs of each run's percentiles; each run times every round trip for ${l.seconds} s after a 0.2 s warm-up.`,
+    `- Median over ${l.options.runs} runs of each run's percentiles; each run times every round trip for ${l.seconds} s after a 0.2 s warm-up. Ratios: lower is faster.`,
     '- ringport has no spin option; `recvSync`/`sendSync` (spin 200 pauses in native code, then a futex) is the closest. The spinning plain-JS ring polls 2,000 times before it sleeps: what spinning can buy on this machine.',
     `- ${load(l)}`,
     '',

@@ -208,9 +208,21 @@ function runLatency(o) {
       cell.p99 = median(ok.map((r) => r.p99));
     }
   }
-  const mc = cells.find((c) => c.name === 'mc');
-  for (const cell of cells) cell.vsMc = mc?.p50 && cell.p50 ? cell.p50 / mc.p50 : null;
+  addLatencyRatios(cells);
   return { seconds, size: 8, cases: cells };
+}
+
+// p50 over MessagePort's, and for ringport over the fastest peer's (lower is better).
+function addLatencyRatios(cells) {
+  const mc = cells.find((c) => c.name === 'mc');
+  const best = cells.filter((c) => !c.name.startsWith('ringport') && c.p50).sort((a, b) => a.p50 - b.p50)[0];
+  for (const cell of cells) {
+    cell.vsMc = mc?.p50 && cell.p50 ? cell.p50 / mc.p50 : null;
+    if (cell.name.startsWith('ringport') && best && cell.p50) {
+      cell.vsBest = cell.p50 / best.p50;
+      cell.bestPeer = best.name;
+    }
+  }
 }
 
 // --- RSS soak ---------------------------------------------------------------------------

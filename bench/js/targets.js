@@ -6,7 +6,16 @@
 
 const { formatSize: sizeName, formatRatio: x } = require('./format');
 
-const SHORT = { 'mc-clone': 'MC clone', 'mc-transfer': 'MC transfer', 'sab-ring': 'SAB ring', 'ringbuf-js': 'ringbuf.js', 'thread-stream': 'thread-stream' };
+// Short names of the peers (throughput and latency cases).
+const SHORT = {
+  'mc-clone': 'MC clone',
+  'mc-transfer': 'MC transfer',
+  'sab-ring': 'SAB ring',
+  'ringbuf-js': 'ringbuf.js',
+  'thread-stream': 'thread-stream',
+  mc: 'MessagePort',
+  'sab-ring-spin': 'SAB ring, spinning',
+};
 const MIB = 2 ** 20;
 
 function evaluate({ throughput, latency, rss, cpp }) {
