@@ -7,10 +7,13 @@
 // (or, with a message limit, until the limit is sent), then ends its stream, so that
 // the receiver can drain and the harness can check that nothing was lost.
 //
-//   setup(size, capacity) -> { local, remote, transferList }   main thread
-//   attach(remote) -> endpoint                                 worker (default: remote)
+//   label, library ('ringport' | 'peer'), directions (default ['w2m', 'm2w'])
+//   setup(size, capacity, options) -> { local, remote, transferList }   main thread
+//   attach(remote) -> endpoint                         worker (default: remote itself)
 //   send(endpoint, ctx) -> messages sent
 //   receive(endpoint, ctx) -> { messages, bytes }
+//   ownWorker: the library starts its own worker (thread-stream): the harness starts
+//     none, and `options` (the run's control block, size, seconds) go to that worker
 //
 // ctx: { size, more(sent), meter, credit }. `more(sent)` is false once the sender must
 // stop; `meter.add(bytes)` counts what arrives; `credit` is MessageChannel's flow control.
@@ -258,7 +261,7 @@ const threadStream = {
   label: 'thread-stream',
   library: 'peer',
   directions: ['m2w'],
-  ownWorker: true, // the library starts its worker; the harness starts none
+  ownWorker: true,
   setup: (size, capacity, workerData) => {
     const ThreadStream = require('thread-stream');
     const stream = new ThreadStream({
