@@ -302,6 +302,7 @@ void register_library() {
   benchmark::RegisterBenchmark((name + "/push_pop/8").c_str(), push_pop<Queue, 8>);
   benchmark::RegisterBenchmark((name + "/batch1000/64").c_str(), batch<Queue, 64>);
   benchmark::RegisterBenchmark((name + "/batch1000/8").c_str(), batch<Queue, 8>);
+  benchmark::RegisterBenchmark((name + "/two_threads/8").c_str(), two_threads<Queue, 8>)->UseRealTime();
   benchmark::RegisterBenchmark((name + "/two_threads/64").c_str(), two_threads<Queue, 64>)->UseRealTime();
 }
 
