@@ -17,12 +17,26 @@ function render(results) {
     results.throughput && throughputTables(results.throughput),
     results.latency && latencyTable(results.latency),
     results.rss && soakTable(results.rss),
-    results.broadcast && `### Broadcast fan-out (${results.broadcast.receivers.join(', ')} receivers)\n\nNot measured: ${results.broadcast.skipped}.\n`,
+    results.broadcast && fanoutTable(results.broadcast),
     results.cpp && cppTable(results.cpp),
     targetsTable(evaluate(results)),
   ]
     .filter(Boolean)
     .join('\n');
+}
+
+function fanoutTable(b) {
+  if (!b.cases) return `### Broadcast fan-out\n\nNot measured: ${b.skipped}.\n`;
+  const out = [`### Broadcast fan-out, main thread → receiver workers (${machine(b)})`, ''];
+  out.push('| size | receivers | ringport Broadcast, msg/s per receiver | MessageChannel (a port each), msg/s per receiver | × MC | missed (lagged) |');
+  out.push('|---:|---:|---:|---:|---:|---:|');
+  for (const c of b.cases.filter((x) => x.name === 'ringport')) {
+    const mc = b.cases.find((x) => x.name !== 'ringport' && x.size === c.size && x.receivers === c.receivers);
+    const missed = c.delivered + c.missed ? `${((100 * c.missed) / (c.delivered + c.missed)).toFixed(1)}%` : '';
+    out.push(`| ${formatSize(c.size)} | ${c.receivers} | ${c.perReceiver ? formatRate(c.perReceiver) : 'failed'} | ${mc?.perReceiver ? formatRate(mc.perReceiver) : 'failed'} | ${c.vsMc ? formatRatio(c.vsMc) : ''} | ${missed} |`);
+  }
+  out.push('', `Median of ${b.options.runs} runs × ${b.options.seconds} s. The broadcast sender never waits: receivers read with \`batches()\` (64 B) or \`iterate({ autoRelease: true })\` and, when they fall ${formatSize(4 << 20)} behind, skip ahead (missed). MessageChannel: the sender posts each message to every port, with a ${formatSize(4 << 20)} credit window per receiver.`, '');
+  return out.join('\n');
 }
 
 function throughputTables(t) {

@@ -10,13 +10,13 @@
 //
 // Options:
 //   --only=a,b        throughput and latency cases by name (`--list` shows them); `rss`
-//                     selects the soak
+//                     selects the soak, `broadcast` the fan-out
 //   --sizes=64,4k,1m  message sizes (default 64,1k,4k,64k,1m)
 //   --dir=w2m|m2w     one direction only (worker -> main / main -> worker)
 //   --seconds=S       measured window per run (default 1; --quick 0.25)
 //   --runs=N          runs per case, median reported (default 3, at least 3)
 //   --soak=N          messages in the RSS soak (default 2,000,000; --quick 200,000)
-//   --no-throughput --no-latency --no-rss --no-chart      leave a part out
+//   --no-throughput --no-latency --no-rss --no-broadcast --no-chart   leave a part out
 //   --cpp             also build and run the C++ suite; --no-js: nothing else
 //
 // Every run is a fresh process with a fresh worker; runs are interleaved (every case
@@ -51,7 +51,7 @@ function main() {
   if (o.throughput) results.throughput = section(o, runThroughput);
   if (o.latency) results.latency = section(o, runLatency);
   if (o.rss) results.rss = section(o, runSoak);
-  if (o.js) results.broadcast = broadcastHook();
+  if (o.broadcast) results.broadcast = section(o, runBroadcast);
   if (o.cpp) results.cpp = section(o, runCpp);
   results.targets = evaluate(results);
   writeJson(RESULTS, results);
@@ -66,17 +66,17 @@ function main() {
 function parseOptions(argv) {
   const flags = new Set(argv.filter((a) => !a.includes('=')));
   const values = Object.fromEntries(argv.filter((a) => a.includes('=')).map((a) => a.split(/=(.*)/s).slice(0, 2)));
-  const known = ['--quick', '--cpp', '--no-js', '--no-throughput', '--no-latency', '--no-rss', '--no-chart', '--list'];
+  const known = ['--quick', '--cpp', '--no-js', '--no-throughput', '--no-latency', '--no-rss', '--no-broadcast', '--no-chart', '--list'];
   const knownValues = ['--only', '--sizes', '--dir', '--seconds', '--runs', '--soak'];
   const unknown = [...flags].filter((f) => !known.includes(f)).concat(Object.keys(values).filter((k) => !knownValues.includes(k)));
   if (unknown.length) fail(`unknown option ${unknown.join(', ')} (see the top of bench/run.js)`);
   if (flags.has('--list')) {
-    console.log(`throughput: ${Object.keys(CASES).join(', ')}\nlatency: ${Object.keys(LATENCY_CASES).join(', ')}\nsoak: rss`);
+    console.log(`throughput: ${Object.keys(CASES).join(', ')}\nlatency: ${Object.keys(LATENCY_CASES).join(', ')}\nsoak: rss\nbroadcast fan-out: broadcast`);
     process.exit(0);
   }
   const quick = flags.has('--quick');
   const only = values['--only']?.split(',');
-  const all = [...Object.keys(CASES), ...Object.keys(LATENCY_CASES), 'rss'];
+  const all = [...Object.keys(CASES), ...Object.keys(LATENCY_CASES), 'rss', 'broadcast'];
   if (only?.some((n) => !all.includes(n))) fail(`--only: unknown case (known: ${all.join(', ')})`);
   const picked = (names) => names.filter((n) => !only || only.includes(n));
   const js = !flags.has('--no-js');
@@ -95,6 +95,7 @@ function parseOptions(argv) {
   o.throughput = js && !flags.has('--no-throughput') && o.throughputCases.length > 0;
   o.latency = js && !flags.has('--no-latency') && o.latencyCases.length > 0;
   o.rss = js && !flags.has('--no-rss') && (!only || only.includes('rss'));
+  o.broadcast = js && !flags.has('--no-broadcast') && (!only || only.includes('broadcast'));
   o.chart = js && !flags.has('--no-chart');
   if (!(o.seconds > 0) || !(o.runs >= 3) || !(o.soak > 0) || o.sizes.some((s) => !(s > 0))) fail('bad --seconds, --runs (≥ 3), --soak or --sizes');
   if (o.directions.some((d) => d !== 'w2m' && d !== 'm2w')) fail('--dir is w2m or m2w');
@@ -240,20 +241,40 @@ function runSoak(o) {
   return { cases: cells };
 }
 
-// --- broadcast fan-out (hook) -------------------------------------------------------------
+// --- broadcast fan-out ----------------------------------------------------------------------
 
-// HOOK, Broadcast fan-out: one sender in the main thread, 1, 2 and 4 receiver workers,
-// messages/s per receiver and in all, at every size, against MessageChannel with one
-// port per receiver. Broadcast is being built in another branch; until it is exported
-// this records why nothing was measured (no numbers are made up). To fill it in, add
-// bench/js/broadcast.js (one run: <receivers> <size>, printing a JSON line like
-// throughput.js) and run it here like runThroughput does.
-function broadcastHook() {
-  const available = typeof require('..').Broadcast === 'function';
-  return {
-    receivers: [1, 2, 4],
-    skipped: available ? 'Broadcast is exported, but bench/js/broadcast.js is not written yet' : 'Broadcast is not in this build yet',
-  };
+// One sender in the main thread, 1, 2 and 4 receiver workers: messages/s each receiver
+// gets, against MessageChannel with one port per receiver (bench/js/broadcast.js).
+const FANOUT_RECEIVERS = [1, 2, 4];
+const FANOUT_SIZES = [64, 65536];
+function runBroadcast(o) {
+  const cells = [];
+  for (const size of FANOUT_SIZES) {
+    for (const receivers of FANOUT_RECEIVERS) {
+      for (const name of ['ringport', MC]) cells.push({ name, receivers, size, runs: [] });
+    }
+  }
+  let done = 0;
+  const total = cells.length * o.runs;
+  for (let run = 1; run <= o.runs; run++) {
+    for (const cell of cells) {
+      progress(`[${++done}/${total}] run ${run}/${o.runs}  fan-out ${cell.receivers}×  ${formatSize(cell.size).padStart(6)}  ${cell.name} ... `, false);
+      const r = runScript('broadcast.js', [cell.name, cell.receivers, cell.size, o.seconds], (o.seconds * 10 + 60) * 1000);
+      progress(r.error ? `failed: ${r.error}` : `${formatRate(r.perReceiver)} msg/s per receiver`);
+      cell.runs.push(r);
+    }
+  }
+  for (const cell of cells) {
+    const ok = cell.runs.filter((r) => !r.error);
+    cell.perReceiver = ok.length ? median(ok.map((r) => r.perReceiver)) : null;
+    cell.missed = ok.reduce((n, r) => n + r.missed, 0);
+    cell.delivered = ok.reduce((n, r) => n + r.delivered, 0);
+  }
+  for (const cell of cells) {
+    const mc = cells.find((c) => c.name === MC && c.size === cell.size && c.receivers === cell.receivers);
+    cell.vsMc = cell.perReceiver && mc?.perReceiver ? cell.perReceiver / mc.perReceiver : null;
+  }
+  return { receivers: FANOUT_RECEIVERS, cases: cells };
 }
 
 // --- C++ Google Benchmark suite -----------------------------------------------------------

@@ -24,7 +24,7 @@ async function readyReceivers(n, handle, extra = {}) {
 
 describe('Broadcast', () => {
   it('delivers 20 k messages complete and in order to 3 receivers in 3 workers', async () => {
-    const bc = new Broadcast({ capacity: 8 << 20 }); // holds the whole stream: no receiver can lag
+    const bc = new Broadcast({ capacity: 32 << 20 }); // holds the whole stream (and its pool every slab): no receiver can lag
     const workers = await readyReceivers(3, bc.handle);
     const reports = workers.map((w) => nextMessage(w));
     const sender = startWorker('broadcast-sender', { handle: bc.handle, count: 20000 });
@@ -134,7 +134,7 @@ describe('Broadcast', () => {
   });
 
   it('buffers left to the garbage collector return their slabs', async () => {
-    const bc = new Broadcast({ capacity: 1 << 16 });
+    const bc = new Broadcast({ capacity: 1 << 17 });
     const tx = bc.sender();
     const rx = bc.receiver();
     await (async () => {

@@ -16,6 +16,9 @@
 //   be torn and is thrown away (the seqlock argument: a load that saw any overwriting
 //   store synchronizes, through the two fences, with the store of `oldest` before it).
 //   Ring words are only ever accessed atomically, so this is also race-free for TSan.
+// - The ring keeps at most `capacity` bytes of messages, fewer when record headers fill
+//   it first or when the pool runs out of slabs (relieve_pool()); the oldest records
+//   go to make room.
 // - Lag: a receiver whose cursor fell behind `oldest` jumps to `oldest`, reports once
 //   how many messages it skipped (Status::Lagged; sequence there - sequence expected),
 //   and continues from there.
@@ -131,6 +134,13 @@ class SharedSlabs {
     if (static_cast<uint32_t>(w) == 1) pool_.release(lease);
   }
 
+  bool class_for(uint64_t bytes, uint32_t* cls) const noexcept { return pool_.class_for(bytes, cls); }
+
+  // Whether only the ring holds `lease` now (a hint: a receiver may take it next).
+  bool only_ring_holds(const Lease& lease) const noexcept {
+    // relaxed: a hint; acquire() re-checks through the free list.
+    return valid(lease) && refs(lease).load(std::memory_order_relaxed) == ((uint64_t{lease.generation} << 32) | 1);
+  }
   uint8_t* data(const Lease& lease) const noexcept { return pool_.data(lease); }
   uint32_t slab_size(uint32_t cls) const noexcept { return pool_.slab_size(cls); }
   bool valid(const Lease& lease) const noexcept {
@@ -178,15 +188,14 @@ class BroadcastProducer {
     if (memory_.state() & (state_bits::kSenderClosed | state_bits::kSenderErrored | state_bits::kSenderGone)) return Status::Closed;
     if (len > memory_.layout().max_message_size) return Status::TooLarge;
     if (len <= memory_.layout().inline_max) {
-      if (Status s = claim(RecordType::Inline, len); s != Status::Ok) return s;
+      if (Status s = make_room(len, len); s != Status::Ok) return s;
+      write_header(RecordType::Inline, len);
       store_words(ring_, at_ + kBroadcastHeaderBytes, data, len);
     } else {
       uint64_t descriptor[2];
+      if (Status s = make_room(sizeof descriptor, len); s != Status::Ok) return s;
       if (Status s = write_outside_ring(data, len, descriptor); s != Status::Ok) return s;
-      if (Status s = claim(type_, sizeof descriptor); s != Status::Ok) {
-        drop_descriptor(type_, descriptor);
-        return s;
-      }
+      write_header(type_, sizeof descriptor);
       store_words(ring_, at_ + kBroadcastHeaderBytes, reinterpret_cast<const uint8_t*>(descriptor), sizeof descriptor);
     }
     publish(len);
@@ -195,47 +204,77 @@ class BroadcastProducer {
   }
 
  private:
-  // Makes room for a record of `payload` ring bytes at tail, evicting the oldest
-  // records, and writes its header: the payload goes at at_ + kBroadcastHeaderBytes.
-  Status claim(RecordType type, uint64_t payload) noexcept {
+  // Makes room at tail for a record of `payload` ring bytes for a message of `held`
+  // bytes, evicting the oldest records; the record goes at at_ (after a
+  // padding record, written here, if it would not fit before the end of the ring).
+  Status make_room(uint64_t payload, uint64_t held) noexcept {
     const uint64_t size = broadcast_record_size(payload);
     const uint64_t offset = tail_ & (bytes_ - 1), to_end = bytes_ - offset;
     const uint64_t need = size <= to_end ? size : to_end + size;
     if (need > bytes_) return Status::TooLarge;
-    // Two passes: first find how far `oldest` must move, and publish that, then drop
-    // the ring's references to what it passed. A receiver that finds a slab already
-    // freed then always sees `oldest` past its record (an overrun, not corruption).
-    uint64_t oldest = oldest_;
-    while (tail_ + need - oldest > bytes_) {
-      if (Status s = step(&oldest, false); s != Status::Ok) return s;
+    uint64_t oldest = oldest_, kept = held_;
+    const uint64_t capacity = memory_.layout().capacity;
+    while (tail_ + need - oldest > bytes_ || (kept + held > capacity && oldest < tail_)) {
+      if (Status s = step(&oldest, &kept, false); s != Status::Ok) return s;
     }
-    if (oldest != oldest_) {
-      // relaxed + the fence: the fence orders this store before every store below
-      // that overwrites the evicted records, and before the references are dropped.
-      memory_.header().consumer.head.store(oldest, std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_release);
-      while (oldest_ < oldest) {
-        if (Status s = step(&oldest_, true); s != Status::Ok) return s;
-      }
-    }
+    if (Status s = evict_to(oldest); s != Status::Ok) return s;
     at_ = offset;
     pending_ = need;
+    pending_held_ = held;
     if (size > to_end) {
       // relaxed: published with the record by the release store of tail.
       header_at(ring_, offset).store(header_word(static_cast<uint32_t>(to_end), static_cast<uint32_t>(RecordType::Padding)),
                                      std::memory_order_relaxed);
       at_ = 0;
     }
-    // relaxed: as above.
-    header_at(ring_, at_).store(header_word(static_cast<uint32_t>(payload), static_cast<uint32_t>(type)), std::memory_order_relaxed);
-    header_at(ring_, at_ + 8).store(sequence_, std::memory_order_relaxed);
     return Status::Ok;
   }
 
-  // Moves *position (at or after `oldest`, before tail) past one record, dropping the
-  // ring's reference to its payload if `drop`. The ring is untrusted even though we
-  // wrote it: anything impossible makes the channel Corrupt.
-  Status step(uint64_t* position, bool drop) noexcept {
+  // Moves `oldest` to `target` (a record boundary found by step()). Two passes: first
+  // publish the new `oldest`, then drop the ring's references to what it passed, so a
+  // receiver that finds a slab already freed always sees `oldest` past its record (an
+  // overrun, not corruption).
+  Status evict_to(uint64_t target) noexcept {
+    if (target == oldest_) return Status::Ok;
+    // relaxed + the fence: the fence orders this store before every later store that
+    // overwrites the evicted records, and before the references are dropped.
+    memory_.header().consumer.head.store(target, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    while (oldest_ < target) {
+      if (Status s = step(&oldest_, &held_, true); s != Status::Ok) return s;
+    }
+    return Status::Ok;
+  }
+
+  // The pool has no free slab of class `cls`. If one of the oldest kPressureScan
+  // records holds such a slab that no receiver holds, evict up to it: its slab comes
+  // back. So the ring alone never makes large messages fall back to the heap; it keeps
+  // fewer of them instead. Slabs held by receivers are not the ring's to give back.
+  void relieve_pool(uint32_t cls) noexcept {
+    constexpr int kPressureScan = 64;
+    uint64_t target = oldest_, kept = held_;
+    for (int i = 0; i < kPressureScan && target < tail_; ++i) {
+      Lease slab{UINT32_MAX, 0, 0};
+      if (step(&target, &kept, false, &slab) != Status::Ok) return;
+      if (slab.cls == cls && slabs_.only_ring_holds(slab)) {
+        evict_to(target);
+        return;
+      }
+    }
+  }
+
+  // The header of the record at at_; its payload goes at at_ + kBroadcastHeaderBytes.
+  void write_header(RecordType type, uint64_t payload) noexcept {
+    // relaxed: published with the record by the release store of tail.
+    header_at(ring_, at_).store(header_word(static_cast<uint32_t>(payload), static_cast<uint32_t>(type)), std::memory_order_relaxed);
+    header_at(ring_, at_ + 8).store(sequence_, std::memory_order_relaxed);
+  }
+
+  // Moves *position (at or after `oldest`, before tail) past one record, taking its
+  // message's length off *kept and, if `drop`, dropping the ring's reference to its payload.
+  // The ring is untrusted even though we wrote it: anything impossible is Corrupt.
+  // `*slab`, if given, is set to the lease of a Slab record.
+  Status step(uint64_t* position, uint64_t* kept, bool drop, Lease* slab = nullptr) noexcept {
     const uint64_t offset = *position & (bytes_ - 1), to_end = bytes_ - offset;
     // relaxed: our own store (or a scribble, which the checks below catch).
     const uint64_t word = header_at(ring_, offset).load(std::memory_order_relaxed);
@@ -247,16 +286,29 @@ class BroadcastProducer {
     }
     const uint64_t size = broadcast_record_size(length);
     if (!is_message_type(type) || size > to_end || size > tail_ - *position) return corrupt();
+    uint64_t held = length;
     if (type != static_cast<uint32_t>(RecordType::Inline)) {
       if (length != 16) return corrupt();
-      if (drop) {
-        uint64_t descriptor[2];
-        load_words(ring_, offset + kBroadcastHeaderBytes, reinterpret_cast<uint8_t*>(descriptor), sizeof descriptor);
-        drop_descriptor(static_cast<RecordType>(type), descriptor);
+      uint64_t descriptor[2];
+      load_words(ring_, offset + kBroadcastHeaderBytes, reinterpret_cast<uint8_t*>(descriptor), sizeof descriptor);
+      held = message_length(descriptor);
+      if (slab && type == static_cast<uint32_t>(RecordType::Slab)) {
+        SlabRef ref;
+        std::memcpy(&ref, descriptor, sizeof ref);
+        *slab = Lease{ref.cls, ref.index, ref.generation};
       }
+      if (drop) drop_descriptor(static_cast<RecordType>(type), descriptor);
     }
+    *kept -= held < *kept ? held : *kept;
     *position += size;
     return Status::Ok;
+  }
+
+  // The message length a Slab or Heap descriptor names (both keep it at the same place).
+  static uint64_t message_length(const uint64_t descriptor[2]) noexcept {
+    SlabRef ref;
+    std::memcpy(&ref, descriptor, sizeof ref);
+    return ref.length;
   }
 
   // The ring's reference to a slab or shared heap block goes away.
@@ -274,7 +326,13 @@ class BroadcastProducer {
   // the ring's descriptor of it.
   Status write_outside_ring(const uint8_t* data, uint32_t len, uint64_t descriptor[2]) noexcept {
     Lease lease;
-    if (slabs_.acquire(len, &lease) == Status::Ok) {
+    Status got = slabs_.acquire(len, &lease);
+    uint32_t cls;
+    if (got == Status::Empty && slabs_.class_for(len, &cls)) {
+      relieve_pool(cls);
+      got = slabs_.acquire(len, &lease);
+    }
+    if (got == Status::Ok) {
       std::memcpy(slabs_.data(lease), data, len);
       const SlabRef ref{lease.cls, lease.index, lease.generation, len};
       std::memcpy(descriptor, &ref, sizeof ref);
@@ -299,6 +357,7 @@ class BroadcastProducer {
   void publish(uint32_t len) noexcept {
     ProducerLine& line = memory_.header().producer;
     tail_ += pending_;
+    held_ += pending_held_;
     ++sequence_;
     sent_bytes_ += len;
     // The (tail, next sequence) pair under its version, seqlock-style (Design).
@@ -328,7 +387,8 @@ class BroadcastProducer {
   uint64_t tail_, oldest_, sequence_, sent_bytes_;
   uint32_t version_;
   bool corrupt_;
-  uint64_t at_ = 0, pending_ = 0;  // the record being written: offset, ring bytes
+  uint64_t held_ = 0;  // message bytes of the records between oldest and tail
+  uint64_t at_ = 0, pending_ = 0, pending_held_ = 0;  // the record being written: offset, ring bytes, message bytes
   RecordType type_ = RecordType::Inline;
 };
 

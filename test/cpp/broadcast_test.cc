@@ -12,13 +12,18 @@ namespace {
 
 using test::TestChannel;
 
-// A broadcast of 4 KiB capacity: ring 8 KiB, inline payloads up to 1 KiB, one 4 KiB
-// slab class of 4 slabs; larger messages take the shared heap fallback.
+// A broadcast of 16 KiB capacity: ring 32 KiB, inline payloads up to 1 KiB, slab
+// classes of 4 KiB and 32 KiB, 4 slabs each; larger messages take the shared heap
+// fallback. The ring keeps 16 KiB of messages: 157 of 104 bytes.
 ChannelConfig broadcast_config() {
-  ChannelConfig cfg = test::small_config();
+  ChannelConfig cfg;
+  cfg.capacity = 1 << 14;
+  cfg.slab_size = 4096;
+  cfg.inline_max = 1024;
   cfg.kind = static_cast<uint32_t>(ChannelKind::Broadcast);
   return cfg;
 }
+constexpr uint64_t kHeld104 = (1 << 14) / 104;  // messages of 104 bytes the ring keeps
 
 // Messages carry their index in their first 8 bytes, then test payload bytes.
 std::vector<uint8_t> numbered(uint64_t index, uint32_t len) {
@@ -102,12 +107,11 @@ TEST(Broadcast, ALaggingReceiverReportsExactlyWhatItMissedThenContinuesFromTheOl
   BroadcastConsumer r(ch.memory, ch.heap);
   ASSERT_EQ(send(p, 0, 100), Status::Ok);
   ASSERT_EQ(drain_all(r, ch.heap).indexes, range(0, 1));
-  // 104 + 16 = 120-byte records: an 8 KiB ring holds 68 of them.
   for (uint64_t i = 1; i <= 500; ++i) ASSERT_EQ(send(p, i, 104), Status::Ok);
   bool rang;
   ASSERT_EQ(r.drain(64, [](Message&) { FAIL(); }, &rang), Status::Lagged);
   const uint64_t missed = r.missed();
-  EXPECT_GT(missed, 400u);
+  EXPECT_EQ(missed, 500u - kHeld104) << "the ring keeps `capacity` bytes of messages";
   const Received rest = drain_all(r, ch.heap);
   EXPECT_EQ(rest.last, Status::Empty);
   EXPECT_EQ(rest.indexes, range(1 + missed, 501)) << "continues right after what it missed, up to the newest";
@@ -124,7 +128,7 @@ TEST(Broadcast, ALagFoundAfterSomeDeliveriesIsReportedByTheNextDrain) {
   // The receiver attached at 0, but the first records are gone: it lags at once.
   ASSERT_EQ(r.drain(64, [](Message&) {}, &rang), Status::Lagged);
   const uint64_t first = r.missed();
-  EXPECT_GE(first, 300u - 69u);
+  EXPECT_EQ(first, 300u - kHeld104);
   std::vector<uint64_t> got;
   ASSERT_EQ(r.drain(10, [&](Message& m) { got.push_back(index_of(m)); }, &rang), Status::Ok);
   EXPECT_EQ(got, range(first, first + 10));
@@ -165,6 +169,21 @@ TEST(Broadcast, ASlabIsSharedByReceiversAndFreedByTheLastReference) {
   EXPECT_EQ(ch.memory.stats().pool_in_use, 0);
 }
 
+TEST(Broadcast, WhenThePoolRunsOutTheRingKeepsFewerLargeMessagesRatherThanFallBack) {
+  TestChannel ch(broadcast_config());
+  BroadcastProducer p(ch.memory, ch.heap);
+  BroadcastConsumer r(ch.memory, ch.heap);
+  for (uint64_t i = 0; i < 100; ++i) {
+    ASSERT_EQ(send(p, i, 3000), Status::Ok);
+    EXPECT_LE(ch.memory.stats().pool_in_use, 4);
+  }
+  EXPECT_EQ(ch.memory.stats().pool_fallbacks, 0u);
+  bool rang;
+  ASSERT_EQ(r.drain(64, [](Message&) {}, &rang), Status::Lagged);
+  EXPECT_EQ(r.missed(), 96u);
+  EXPECT_EQ(drain_all(r, ch.heap).indexes, range(96, 100));
+}
+
 TEST(Broadcast, WhenReceiversHoldEverySlabLargeMessagesShareAHeapBlock) {
   TestChannel ch(broadcast_config());
   BroadcastProducer p(ch.memory, ch.heap);
@@ -177,10 +196,11 @@ TEST(Broadcast, WhenReceiversHoldEverySlabLargeMessagesShareAHeapBlock) {
   }
   ASSERT_EQ(held[3].owner, Message::Owner::SharedSlab);
   ASSERT_EQ(held[4].owner, Message::Owner::SharedHeap) << "4 slabs, all held";
+  EXPECT_EQ(ch.memory.stats().pool_in_use, 4) << "the receiver holds every slab";
   EXPECT_EQ(ch.memory.stats().pool_fallbacks, 2u);
   for (const Message& m : held) EXPECT_TRUE(intact(m));
-  // 20 KiB: larger than every class.
-  ASSERT_EQ(send(p, 99, 20000), Status::Ok);
+  // 40 KB: larger than every class.
+  ASSERT_EQ(send(p, 99, 40000), Status::Ok);
   ASSERT_EQ(r.drain(1, [&](Message& m) { held.push_back(std::move(m)); }, &rang), Status::Ok);
   EXPECT_EQ(held.back().owner, Message::Owner::SharedHeap);
   EXPECT_TRUE(intact(held.back()));
