@@ -117,9 +117,14 @@ ReceiverWrapOf<Consumer>::ReceiverWrapOf(const Napi::CallbackInfo& info)
   endpoint_.emplace(info.Env(), info.This().template As<Napi::Object>(), arena_->attachment.hub, Side::Receiver, 0, kBroadcast);
 }
 
+// Collected, or its thread is ending (finalizers run on worker exit and terminate()).
+// A queue can never be received from again: what it buffers is dropped and its slabs
+// and heap blocks returned, as close() does; else they would stay leased for as long
+// as any sender holds the channel.
 template <class Consumer>
 ReceiverWrapOf<Consumer>::~ReceiverWrapOf() {
   endpoint_.reset();
+  if constexpr (!kBroadcast) consumer_->discard_after_end();
   consumer_.reset();
   arena_->unref();
 }
@@ -301,7 +306,7 @@ void ReceiverWrapOf<Consumer>::Close(const Napi::CallbackInfo&) {
   if constexpr (kBroadcast) {
     consumer_->close();
   } else {
-    consumer_->discard_all();
+    consumer_->discard_after_end();
   }
 }
 

@@ -97,6 +97,7 @@ class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit SenderWrap(const Napi::CallbackInfo& info);  // (view)
+  ~SenderWrap();
 
  private:
   Napi::Value Send(const Napi::CallbackInfo& info);      // (data) -> status; never waits
@@ -115,6 +116,9 @@ class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
   Attachment attachment_;
   std::optional<QueueProducer> producer_;
   std::optional<Endpoint> endpoint_;
+  // Leases from reserve() neither committed nor aborted yet: generation by
+  // (cls << 32 | index). Given back when this sender goes away.
+  std::unordered_map<uint64_t, uint32_t> reserved_;
 };
 
 struct Arena;
