@@ -93,6 +93,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 module.exports = {
   PATTERN,
+  random,
   sizeFor,
   messageFor,
   checkMessage,
