@@ -130,7 +130,7 @@ class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
  public:
   static constexpr bool kBroadcast = std::is_same_v<Consumer, BroadcastConsumer>;
   static Napi::Function Define(Napi::Env env);
-  explicit ReceiverWrapOf(const Napi::CallbackInfo& info);  // (view)
+  explicit ReceiverWrapOf(const Napi::CallbackInfo& info);  // (view, copy): `copy` makes every message a plain copy
   ~ReceiverWrapOf();
 
  private:
@@ -153,6 +153,7 @@ class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
   static constexpr uint32_t kLargeMessage = 0x80000000u;  // PollBatch: not in `packed`
 
   Arena* arena_;
+  bool copy_;  // no external buffers: each message is copied and its memory returned at once
   std::vector<uint32_t> batch_lengths_;  // PollBatch scratch, reused
   std::vector<uint8_t> batch_bytes_;
   std::optional<Consumer> consumer_;
