@@ -442,7 +442,9 @@ export class Sender implements AsyncDisposable {
    * (a view of the `SharedArrayBuffer`) to write the message into; publish it with
    * {@link Sender.commit} or give it back with {@link Sender.abort}. When no slab of that
    * size is free the view is ordinary memory and `commit()` copies it (one copy, as
-   * `send()`). Never waits.
+   * `send()`). Never waits. A reservation belongs to its sender: when the sender goes
+   * away (its thread exits or is terminated, or it is garbage-collected) before
+   * `commit()`, its slab returns to the pool, so stop writing to the view then.
    * @throws {RangeError} `ERR_OUT_OF_RANGE` unless `size` is an integer from 0 to 2^32 - 1.
    * @throws {ChannelError} `ERR_CHANNEL_CLOSED` after `close()`.
    */
@@ -729,7 +731,9 @@ export class Receiver implements AsyncIterable<ArrayBuffer>, AsyncDisposable {
   /**
    * Closes this end: buffered messages are dropped; pending and later `recv()` calls
    * resolve `null`; the sender's pending and later sends fail with
-   * `ERR_CHANNEL_DISCONNECTED`. Buffers already received stay valid.
+   * `ERR_CHANNEL_DISCONNECTED`. Buffers already received stay valid. A queue receiver
+   * whose thread ends, or that is garbage-collected, drops its buffered messages the
+   * same way.
    */
   close(): void;
 
