@@ -213,6 +213,24 @@ export interface RecvSyncOptions {
   timeout?: number | undefined;
 }
 
+/** Options of {@link Channel.receiver} and {@link Broadcast.receiver}. */
+export interface ReceiverOptions {
+  /**
+   * `true` (default): messages larger than the inline size (4 KiB at the default
+   * capacity) arrive as external `ArrayBuffer`s over pool memory, without a copy; that
+   * memory returns on {@link Receiver.release} or garbage collection.
+   *
+   * `false`: every message is a plain copy, and its pool memory returns at once, so
+   * buffers you keep hold no pool memory and `release()` is a no-op (returns `false`).
+   * Choose it for receivers that keep messages for long, or to leave the pool to others.
+   *
+   * Where the runtime refuses external buffers (Electron's V8 sandbox: Node-API
+   * `napi_no_external_buffers_allowed`), receivers always copy, whatever is asked;
+   * {@link Receiver.zeroCopy} tells which mode a receiver got.
+   */
+  zeroCopy?: boolean | undefined;
+}
+
 /** Options of {@link Receiver.iterate}. */
 export interface IterateOptions {
   /**
@@ -312,10 +330,12 @@ export class Channel {
 
   /**
    * Claims the consuming end, which then belongs to this thread.
+   * @param options `zeroCopy: false` makes every message a plain copy (see {@link ReceiverOptions})
    * @throws {ChannelError} `ERR_CHANNEL_ROLE_TAKEN` when a receiver was already claimed,
    *   in any thread.
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad `options` (nothing is claimed then).
    */
-  receiver(): Receiver;
+  receiver(options?: ReceiverOptions): Receiver;
 
   /**
    * Closes the channel gracefully, from any thread attached to it: later sends fail with
@@ -422,7 +442,9 @@ export class Sender implements AsyncDisposable {
    * (a view of the `SharedArrayBuffer`) to write the message into; publish it with
    * {@link Sender.commit} or give it back with {@link Sender.abort}. When no slab of that
    * size is free the view is ordinary memory and `commit()` copies it (one copy, as
-   * `send()`). Never waits.
+   * `send()`). Never waits. A reservation belongs to its sender: when the sender goes
+   * away (its thread exits or is terminated, or it is garbage-collected) before
+   * `commit()`, its slab returns to the pool, so stop writing to the view then.
    * @throws {RangeError} `ERR_OUT_OF_RANGE` unless `size` is an integer from 0 to 2^32 - 1.
    * @throws {ChannelError} `ERR_CHANNEL_CLOSED` after `close()`.
    */
@@ -524,7 +546,8 @@ export class Sender implements AsyncDisposable {
  * Larger messages are external buffers over pool memory (zero-copy; over a separate
  * allocation when the pool had no free slab); their memory returns when you
  * {@link Receiver.release} them or they are garbage-collected.
- * Small messages are plain copies; `release()` is a no-op on them.
+ * Small messages are plain copies; `release()` is a no-op on them. A receiver made with
+ * `zeroCopy: false` (see {@link ReceiverOptions}) copies every message.
  *
  * End of stream: after a graceful close the receiver drains what is buffered, then ends
  * (`recv()` resolves `null`). After `closeWithError()` it fails with the relayed error.
@@ -540,6 +563,13 @@ export class Sender implements AsyncDisposable {
  */
 export class Receiver implements AsyncIterable<ArrayBuffer>, AsyncDisposable {
   private constructor();
+
+  /**
+   * `true` when messages above the inline size arrive zero-copy over pool memory;
+   * `false` when every message is a plain copy (`zeroCopy: false` was asked, or the
+   * runtime refuses external buffers). See {@link ReceiverOptions}.
+   */
+  readonly zeroCopy: boolean;
 
   /**
    * Yields each message as an `ArrayBuffer`, waiting for the next one. Ends after a
@@ -701,7 +731,9 @@ export class Receiver implements AsyncIterable<ArrayBuffer>, AsyncDisposable {
   /**
    * Closes this end: buffered messages are dropped; pending and later `recv()` calls
    * resolve `null`; the sender's pending and later sends fail with
-   * `ERR_CHANNEL_DISCONNECTED`. Buffers already received stay valid.
+   * `ERR_CHANNEL_DISCONNECTED`. Buffers already received stay valid. A queue receiver
+   * whose thread ends, or that is garbage-collected, drops its buffered messages the
+   * same way.
    */
   close(): void;
 
@@ -815,9 +847,12 @@ export class Broadcast {
 
   /**
    * A new receiver in this thread, which gets every message sent from now on. Any
-   * number may exist, in any threads, joining and leaving at any time.
+   * number may exist, in any threads, joining and leaving at any time, each zero-copy
+   * or copying as it chooses.
+   * @param options `zeroCopy: false` makes every message a plain copy (see {@link ReceiverOptions})
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad `options`.
    */
-  receiver(): Receiver;
+  receiver(options?: ReceiverOptions): Receiver;
 
   /** Graceful close from any thread: no more sends; receivers get what was sent, then end. */
   close(): void;

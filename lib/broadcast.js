@@ -4,7 +4,7 @@ const { native, Status, Role, Kind, errorForStatus } = require('./binding');
 const { channelError, argTypeError, errorParts } = require('./errors');
 const { toBytes, validateObject } = require('./validate');
 const { createMemory, makeHandle, bufferOf, sizeOptions } = require('./memory');
-const { Receiver } = require('./receiver');
+const { Receiver, zeroCopyOption } = require('./receiver');
 
 const HANDLE_TAG = 'ringport.broadcast';
 const ATTACH = Symbol('attach');
@@ -52,11 +52,15 @@ class Broadcast {
     return new BroadcastSender(new native.BroadcastSender(this.#view), this);
   }
 
-  /** A new receiving end, which sees every message sent from now on. */
-  receiver() {
-    const nativeReceiver = new native.BroadcastReceiver(this.#view);
+  /**
+   * A new receiving end, which sees every message sent from now on;
+   * `options.zeroCopy: false` makes every message a plain copy.
+   */
+  receiver(options) {
+    const zeroCopy = zeroCopyOption(options);
+    const nativeReceiver = new native.BroadcastReceiver(this.#view, !zeroCopy);
     const stats = () => this.#receiverStats(nativeReceiver.stats());
-    return new Receiver(nativeReceiver, stats, this.#info, false);
+    return new Receiver(nativeReceiver, stats, this.#info, { bytesFraming: false, zeroCopy });
   }
 
   /** Closes the broadcast gracefully: no more sends; receivers drain, then end. */

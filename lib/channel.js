@@ -5,7 +5,7 @@ const { argValueError } = require('./errors');
 const { validateObject, validateOneOf } = require('./validate');
 const { createMemory, makeHandle, bufferOf, sizeOptions } = require('./memory');
 const { Sender } = require('./sender');
-const { Receiver } = require('./receiver');
+const { Receiver, zeroCopyOption } = require('./receiver');
 
 const HANDLE_TAG = 'ringport.channel';
 const ATTACH = Symbol('attach');
@@ -83,9 +83,12 @@ class Channel {
     return new Sender(this.#view, this, this.backpressure, additional);
   }
 
-  receiver() {
+  /** The consuming end; `options.zeroCopy: false` makes every message a plain copy. */
+  receiver(options) {
+    const zeroCopy = zeroCopyOption(options); // before the claim: a bad option takes nothing
     this.#claim(Role.RECEIVER);
-    return new Receiver(new native.Receiver(this.#view), () => this.stats(), this.#info, this.framing === 'bytes');
+    const nativeReceiver = new native.Receiver(this.#view, !zeroCopy);
+    return new Receiver(nativeReceiver, () => this.stats(), this.#info, { bytesFraming: this.framing === 'bytes', zeroCopy });
   }
 
   /** Closes the channel gracefully: no more sends; the receiver drains, then ends. */

@@ -1,6 +1,6 @@
 'use strict';
 
-const { Status, endError } = require('./binding');
+const { native, Status, endError } = require('./binding');
 const { ChannelError, channelError, argTypeError, abortError } = require('./errors');
 const { validateObject, validateInteger, validateTimeout } = require('./validate');
 const { waitOptions, watch, NO_WAIT } = require('./wait');
@@ -47,16 +47,31 @@ class Receiver {
   #bytesFraming;
   #externalBytes = 0; // handed out since the event loop last turned
   #yieldAfter;
+  #zeroCopy;
 
-  /** @internal */
-  constructor(nativeReceiver, stats, { inlineMax, capacity }, bytesFraming) {
+  /**
+   * @internal `info`: the channel's native info(); `zeroCopy`: from zeroCopyOption(),
+   * which the native receiver was made with.
+   */
+  constructor(nativeReceiver, stats, info, { bytesFraming, zeroCopy }) {
     this.#native = nativeReceiver;
     this.#stats = stats;
-    this.#inlineMax = inlineMax;
+    this.#inlineMax = info.inlineMax;
     this.#bytesFraming = bytesFraming;
-    this.#yieldAfter = Math.min(YIELD_AFTER_BYTES, capacity / 2);
+    this.#zeroCopy = zeroCopy;
+    // Copies need no finalizer to give memory back: no reason to yield for them.
+    this.#yieldAfter = zeroCopy ? Math.min(YIELD_AFTER_BYTES, info.capacity / 2) : Infinity;
     // Held by the native object only: no strong path from a GC root to this receiver.
     this.#native.onwake = () => this.#serve();
+  }
+
+  /**
+   * True when messages above the inline size arrive as zero-copy buffers over pool
+   * memory; false when every message is a plain copy (`zeroCopy: false`, or a runtime
+   * without external buffers).
+   */
+  get zeroCopy() {
+    return this.#zeroCopy;
   }
 
   /** Messages buffered now: in shared memory and already pulled into this thread. */
@@ -453,6 +468,17 @@ class Receiver {
   }
 }
 
+/**
+ * The `zeroCopy` option of channel.receiver() / broadcast.receiver(), validated: false
+ * also where the runtime refuses external buffers (native.externalBuffers), as
+ * Electron's V8 sandbox does.
+ */
+function zeroCopyOption(options) {
+  const { zeroCopy = true } = validateObject(options, 'options');
+  if (typeof zeroCopy !== 'boolean') throw argTypeError('options.zeroCopy', 'of type boolean', zeroCopy);
+  return zeroCopy && native.externalBuffers;
+}
+
 // framing: 'bytes': drops empty chunks and joins runs of small ones (copies) into
 // buffers of up to COALESCE_BYTES; pool-backed chunks pass through untouched.
 function coalesce(buffers, inlineMax) {
@@ -497,4 +523,4 @@ function identity(value) {
   return value;
 }
 
-module.exports = { Receiver };
+module.exports = { Receiver, zeroCopyOption };

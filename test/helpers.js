@@ -117,6 +117,7 @@ function runNode(source, timeoutMs) {
 
 module.exports = {
   PATTERN,
+  random,
   sizeFor,
   messageFor,
   checkMessage,

@@ -1,6 +1,9 @@
 // Module entry: helpers shared by the wraps, the ChannelWrap class, and Init.
 #include <napi.h>
 
+#include <cstdlib>
+#include <cstring>
+
 #include "wraps.hh"
 
 namespace ringport {
@@ -33,6 +36,17 @@ void format(const Napi::CallbackInfo& info) {
   if (ChannelMemory::initialize(const_cast<uint8_t*>(data), length, layout) != Status::Ok) {
     throw Napi::RangeError::New(info.Env(), "buffer too small for the channel");
   }
+}
+
+// Whether this runtime lets an addon wrap memory it owns in an ArrayBuffer. Electron's
+// V8 sandbox refuses (napi_no_external_buffers_allowed); receivers there copy every
+// message. Probed once per environment, at module init. RINGPORT_NO_EXTERNAL_BUFFERS=1
+// makes the probe fail, as such a runtime would (tests use it).
+bool external_buffers_allowed(napi_env env) {
+  if (const char* simulate = std::getenv("RINGPORT_NO_EXTERNAL_BUFFERS"); simulate && std::strcmp(simulate, "1") == 0) return false;
+  static uint8_t probe[8];  // never written: every thread may share it
+  napi_value buffer;
+  return napi_create_external_arraybuffer(env, probe, sizeof probe, nullptr, nullptr, &buffer) == napi_ok;
 }
 
 void set_error_class(const Napi::CallbackInfo& info) {
@@ -187,6 +201,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("format", Napi::Function::New<format>(env, "format"));
   exports.Set("setErrorClass", Napi::Function::New<set_error_class>(env, "setErrorClass"));
   exports.Set("layoutVersion", Napi::Number::New(env, kLayoutVersion));
+  exports.Set("externalBuffers", Napi::Boolean::New(env, external_buffers_allowed(env)));
   return exports;
 }
 

@@ -111,29 +111,37 @@ Napi::Function ReceiverWrapOf<Consumer>::Define(Napi::Env env) {
 template <class Consumer>
 ReceiverWrapOf<Consumer>::ReceiverWrapOf(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<ReceiverWrapOf>(info),
-      arena_(new Arena{Attachment::from(info[0], kBroadcast ? ChannelKind::Broadcast : ChannelKind::Queue)}) {
+      arena_(new Arena{Attachment::from(info[0], kBroadcast ? ChannelKind::Broadcast : ChannelKind::Queue)}),
+      copy_(info[1].ToBoolean()) {
   Hub& hub = *arena_->attachment.hub;
   consumer_.emplace(hub.memory(), hub.heap());
   endpoint_.emplace(info.Env(), info.This().template As<Napi::Object>(), arena_->attachment.hub, Side::Receiver, 0,
                     kBroadcast ? Endpoint::Scope::Local : Endpoint::Scope::Shared);
 }
 
+// Collected, or its thread is ending (finalizers run on worker exit and terminate()).
+// A queue can never be received from again: what it buffers is dropped and its slabs
+// and heap blocks returned, as close() does; else they would stay leased for as long
+// as any sender holds the channel.
 template <class Consumer>
 ReceiverWrapOf<Consumer>::~ReceiverWrapOf() {
   endpoint_.reset();
+  if constexpr (!kBroadcast) consumer_->discard_after_end();
   consumer_.reset();
   arena_->unref();
 }
 
-// Receives up to `max` messages into a new array at *out. Small payloads are copied;
-// slab and heap payloads become external ArrayBuffers that return their memory when
-// released or collected.
 // An external ArrayBuffer over a slab or heap message, which returns its memory when
-// released or collected; a copy (memory returned now) where the runtime refuses
-// external buffers. nullptr on allocation failure.
+// released or collected; a copy (memory returned now) in copying mode, or where the
+// runtime refuses an external buffer after all. nullptr on allocation failure.
 template <class Consumer>
 napi_value ReceiverWrapOf<Consumer>::wrap_external(napi_env env, Message& m) {
   napi_value buffer = nullptr;
+  if (copy_) {
+    buffer = copy_out(env, m);
+    return_memory(arena_->attachment.hub.get(), m);
+    return buffer;
+  }
   auto* lease = new (std::nothrow) BufferLease{arena_, m.owner, m.lease, std::move(m.block), std::move(m.shared), m.data, m.length};
   if (lease && napi_create_external_arraybuffer(env, const_cast<uint8_t*>(m.data), m.length, &BufferLease::finalize, lease,
                                                 &buffer) == napi_ok) {
@@ -302,7 +310,7 @@ void ReceiverWrapOf<Consumer>::Close(const Napi::CallbackInfo&) {
   if constexpr (kBroadcast) {
     consumer_->close();
   } else {
-    consumer_->discard_all();
+    consumer_->discard_after_end();
   }
 }
 

@@ -33,6 +33,19 @@ SenderWrap::SenderWrap(const Napi::CallbackInfo& info) : ObjectWrap(info), attac
   endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), attachment_.hub, Side::Sender, ticket);
 }
 
+// Collected, or its thread is ending (finalizers run on worker exit and terminate()):
+// nothing can commit or abort its reservations any more, so their slabs go back to the
+// pool; else a producer that dies between reserve() and commit() leaks them for good.
+SenderWrap::~SenderWrap() {
+  for (const auto& [key, generation] : reserved_) {
+    producer_->pool().release(Lease{static_cast<uint32_t>(key >> 32), static_cast<uint32_t>(key), generation});
+  }
+}
+
+namespace {
+uint64_t reservation_key(const Lease& lease) { return (uint64_t{lease.cls} << 32) | lease.index; }
+}  // namespace
+
 Napi::Value SenderWrap::Send(const Napi::CallbackInfo& info) {
   const Status s = send_value(info.Env(), *producer_, *attachment_.hub, info[0]);
   return Napi::Number::New(info.Env(), static_cast<int>(s));
@@ -56,6 +69,12 @@ Napi::Value SenderWrap::Reserve(const Napi::CallbackInfo& info) {
   uint32_t cls;
   Lease lease;
   if (!pool.class_for(size, &cls) || pool.acquire(cls, &lease) != Status::Ok) return env.Null();
+  try {
+    reserved_[reservation_key(lease)] = lease.generation;
+  } catch (const std::bad_alloc&) {
+    pool.release(lease);
+    return env.Null();  // JS falls back to ordinary memory, as with an empty pool
+  }
   Napi::Array out = Napi::Array::New(env, 4);
   out.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(pool.data(lease) - attachment_.hub->memory().base())));
   out.Set(uint32_t{1}, Napi::Number::New(env, lease.cls));
@@ -69,6 +88,7 @@ Napi::Value SenderWrap::Commit(const Napi::CallbackInfo& info) {
                     info[2].As<Napi::Number>().Uint32Value()};
   bool rang;
   const Status s = producer_->try_commit(lease, info[3].As<Napi::Number>().Uint32Value(), &rang);
+  if (s == Status::Ok) reserved_.erase(reservation_key(lease));  // the receiver's now (try_commit checked the generation)
   if (rang) attachment_.hub->wake(Side::Receiver);
   return Napi::Number::New(info.Env(), static_cast<int>(s));
 }
@@ -76,6 +96,7 @@ Napi::Value SenderWrap::Commit(const Napi::CallbackInfo& info) {
 void SenderWrap::Abort(const Napi::CallbackInfo& info) {
   const Lease lease{info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
                     info[2].As<Napi::Number>().Uint32Value()};
+  if (auto it = reserved_.find(reservation_key(lease)); it != reserved_.end() && it->second == lease.generation) reserved_.erase(it);
   producer_->pool().release(lease);
 }
 

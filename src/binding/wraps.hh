@@ -106,6 +106,7 @@ class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
   explicit SenderWrap(const Napi::CallbackInfo& info);  // (view)
+  ~SenderWrap();
 
  private:
   Napi::Value Send(const Napi::CallbackInfo& info);      // (data) -> status; never waits
@@ -124,6 +125,9 @@ class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
   Attachment attachment_;
   std::optional<QueueProducer> producer_;
   std::optional<Endpoint> endpoint_;
+  // Leases from reserve() neither committed nor aborted yet: generation by
+  // (cls << 32 | index). Given back when this sender goes away.
+  std::unordered_map<uint64_t, uint32_t> reserved_;
 };
 
 struct Arena;
@@ -135,7 +139,7 @@ class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
  public:
   static constexpr bool kBroadcast = std::is_same_v<Consumer, BroadcastConsumer>;
   static Napi::Function Define(Napi::Env env);
-  explicit ReceiverWrapOf(const Napi::CallbackInfo& info);  // (view)
+  explicit ReceiverWrapOf(const Napi::CallbackInfo& info);  // (view, copy): `copy` makes every message a plain copy
   ~ReceiverWrapOf();
 
  private:
@@ -158,6 +162,7 @@ class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
   static constexpr uint32_t kLargeMessage = 0x80000000u;  // PollBatch: not in `packed`
 
   Arena* arena_;
+  bool copy_;  // no external buffers: each message is copied and its memory returned at once
   std::vector<uint32_t> batch_lengths_;  // PollBatch scratch, reused
   std::vector<uint8_t> batch_bytes_;
   std::optional<Consumer> consumer_;

@@ -708,6 +708,25 @@ class QueueConsumer {
     return (st & state_bits::kSenderClosed) ? Status::Closed : Status::Disconnected;
   }
 
+  // The receiver has ended (the caller set kReceiverClosed or kReceiverGone): drops
+  // what is buffered, including the record of a single-mode send that was already past
+  // its state check. Dekker with enter_single(): the end bit is stored before our heavy
+  // barrier, the producer's flag before its light barrier, so either that send sees the
+  // end and publishes nothing, or we see its flag and wait until it has published.
+  // A multi-mode send in progress may still leave its record (and slab) behind; that
+  // memory stays leased until the channel is collected.
+  void discard_after_end() noexcept {
+    heavy_barrier();
+    // Bounded: the flag is shared memory (untrusted), and a send takes microseconds;
+    // past the deadline a late record only keeps its memory leased.
+    const Deadline deadline(kSendInProgressWaitNs);
+    // acquire: pairs with the producer's release of its flag; what it published is visible.
+    while (memory_.header().producer.single_sending.load(std::memory_order_acquire) != 0 && !deadline.passed()) {
+      std::this_thread::yield();
+    }
+    discard_all();
+  }
+
   // Drops every buffered message, returning slabs and heap blocks.
   void discard_all() noexcept {
     bool rang;
@@ -795,6 +814,8 @@ class QueueConsumer {
     line.bytes.store(bytes_, std::memory_order_release);
     if (ring_.publish()) *rang = space_bell_.ring_if_sleeping();
   }
+
+  static constexpr int64_t kSendInProgressWaitNs = 100'000'000;
 
   ChannelMemory& memory_;
   HeapTable& heap_;

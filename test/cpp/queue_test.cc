@@ -346,6 +346,31 @@ TEST_F(QueueTest, ReceiverGoneDisconnectsTheProducer) {
   EXPECT_EQ(send(10), Status::Disconnected);
 }
 
+TEST_F(QueueTest, DiscardAfterEndReturnsEverySlabAndHeapBlock) {
+  ChannelConfig cfg;
+  cfg.capacity = 64 * 1024;
+  cfg.slab_size = 4096;
+  cfg.pool_slabs = 2;
+  cfg.inline_max = 1024;
+  test::TestChannel ch(cfg);
+  QueueProducer producer(ch.memory, ch.heap);
+  QueueConsumer consumer(ch.memory, ch.heap);
+  bool rang;
+  for (uint64_t i = 0; i < 6; ++i) {
+    const std::vector<uint8_t> data = make_payload(i % 2 ? 100 : 3000, i);  // inline, slab or heap
+    ASSERT_EQ(producer.try_send(data.data(), static_cast<uint32_t>(data.size()), &rang), Status::Ok);
+  }
+  ASSERT_EQ(ch.memory.stats().pool_in_use, 2);
+  ASSERT_EQ(ch.heap.size(), 1u);
+  ch.memory.set_state(state_bits::kReceiverGone);
+  consumer.discard_after_end();
+  EXPECT_EQ(ch.memory.stats().pool_in_use, 0);
+  EXPECT_EQ(ch.heap.size(), 0u);
+  const std::vector<uint8_t> late = make_payload(3000, 9);
+  EXPECT_EQ(producer.try_send(late.data(), 3000, &rang), Status::Disconnected);
+  EXPECT_EQ(ch.memory.stats().pool_in_use, 0) << "a refused send leaves nothing behind";
+}
+
 TEST_F(QueueTest, SenderCloseWinsOverReceiverEnd) {
   ch_.memory.set_state(state_bits::kReceiverClosed);
   ch_.memory.set_state(state_bits::kSenderClosed);

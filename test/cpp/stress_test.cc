@@ -124,6 +124,48 @@ TEST(QueueStress, MixedSizesInOrderSpinThenSleep) { run_queue_stress(test::stres
 // hundreds of thousands of times.
 TEST(QueueStress, EveryWaitSleepsOnTheDoorbell) { run_queue_stress(test::stress_count(1'000'000, 400'000), 0); }
 
+// The receiver ends while the producer is sending slab and heap messages as fast as it
+// can: whatever lands in the ring, before or during the end, is returned by
+// discard_after_end(), and every send after it is refused.
+TEST(QueueStress, ReceiverEndWhileSendingLeavesNothingLeased) {
+  const uint64_t rounds = test::stress_count(600, 150);
+  ChannelConfig cfg = stress_config();
+  cfg.pool_slabs = 4;  // runs out: heap blocks too
+  for (uint64_t round = 0; round < rounds; ++round) {
+    test::TestChannel ch(cfg);
+    const Traffic traffic;
+    std::atomic<bool> started{false};  // relaxed: only a hint to start receiving
+    Status last = Status::Ok;
+    std::thread producer_thread([&] {
+      QueueProducer producer(ch.memory, ch.heap);
+      for (uint64_t seq = round;; ++seq) {
+        bool rang;
+        last = producer.try_send(traffic.data_of(seq), 600 + static_cast<uint32_t>(test::mix(seq) % 4000), &rang);
+        started.store(true, std::memory_order_relaxed);
+        if (last != Status::Ok && last != Status::Full) return;
+      }
+    });
+    {
+      // Receives (keeping the ring from filling up) for a random while, then ends.
+      QueueConsumer consumer(ch.memory, ch.heap);
+      while (!started.load(std::memory_order_relaxed)) std::this_thread::yield();
+      for (uint64_t drains = test::mix(round) % 64; drains > 0; --drains) {
+        bool rang;
+        consumer.drain(8, [&](Message& m) {
+          if (m.owner == Message::Owner::Slab) consumer.pool().release(m.lease);
+        }, &rang);
+      }
+      ch.memory.set_state(state_bits::kReceiverGone);
+      consumer.discard_after_end();
+    }
+    producer_thread.join();
+    ASSERT_EQ(last, Status::Disconnected);
+    const ChannelStats s = ch.memory.stats();
+    ASSERT_EQ(s.pool_in_use, 0) << "round " << round;
+    ASSERT_EQ(ch.heap.size(), 0u) << "round " << round;
+  }
+}
+
 // --- The raw ring from two threads: its own release/acquire pairs, with no queue
 // byte budget or heap-table mutex to hide a missing one from TSan. ---
 

@@ -16,6 +16,7 @@ import type {
   MessageData,
   PoolStats,
   Producers,
+  ReceiverOptions,
 } from 'ringport';
 import { Mailbox, Watch } from 'ringport';
 import type { MailboxHandle, MailboxReceiver, MailboxSender, ValueChannelOptions, WatchHandle, WatchReceiver, WatchSender } from 'ringport';
@@ -153,6 +154,14 @@ async function sender(ch: Channel): Promise<void> {
 
 async function receiver(ch: Channel): Promise<void> {
   const rx = ch.receiver();
+  assertType(rx.zeroCopy).is<boolean>();
+  const copying: ReceiverOptions = { zeroCopy: false };
+  assertType(new Channel().receiver(copying)).is<Receiver>();
+  assertType(new Broadcast().receiver({ zeroCopy: undefined })).is<Receiver>();
+  // @ts-expect-error zeroCopy is a boolean
+  new Channel().receiver({ zeroCopy: 'no' });
+  // @ts-expect-error zeroCopy is read-only
+  rx.zeroCopy = false;
   for await (const buf of rx) {
     assertType(buf).is<ArrayBuffer>();
     // @ts-expect-error messages are ArrayBuffers
