@@ -1,0 +1,49 @@
+// Regressions from fuzzing (test/fuzz, README-fuzz.md): hostile shared memory that
+// once made native code spin forever, overflow a signed counter, or write past the
+// ring. Each test sets up the state the failing input boiled down to; the inputs
+// themselves are in test/fuzz/regressions and replay with every fuzz run.
+#include <climits>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "test_channel.hpp"
+
+namespace ringport {
+namespace {
+
+// Found reading the consumer for the fuzz harness (test/fuzz/regressions/
+// queue_state_fuzzer/tail-laps-ahead-of-head replays it there): a tail moved one ring
+// ahead each time the consumer caught up, over a padding record that fills the ring,
+// let the read position run laps ahead of head (tail was checked against the read
+// position, not against head); the next message's publish() then zeroed laps of
+// memory past the end of the ring: the slab descriptors, the arena, then the heap.
+TEST(FuzzRegression, TailALapAheadOfTheReadPositionCannotZeroPastTheRing) {
+  constexpr uint64_t kRing = 4096;
+  std::vector<uint64_t> memory(5 * kRing / 8);  // the ring, then 4 rings' worth of canary
+  uint8_t* ring = reinterpret_cast<uint8_t*>(memory.data());
+  std::memset(ring + kRing, 0xab, 4 * kRing);
+  ProducerLine producer{};
+  ConsumerLine consumer_line{};
+  RingConsumer consumer(ring, kRing, producer, consumer_line);
+  const RecordHeader padding{kRing - sizeof(RecordHeader), static_cast<uint32_t>(RecordType::Padding)};
+  std::memcpy(ring, &padding, sizeof padding);
+  RecordView r{};
+  producer.tail.store(kRing);
+  EXPECT_EQ(consumer.peek(&r), Status::Empty);  // a valid lap of padding
+  producer.tail.store(2 * kRing);               // a second lap before head moved: impossible
+  EXPECT_EQ(consumer.peek(&r), Status::Corrupt);
+  producer.tail.store(3 * kRing);
+  EXPECT_EQ(consumer.peek(&r), Status::Corrupt);
+  const RecordHeader message{8, static_cast<uint32_t>(RecordType::Inline)};
+  std::memcpy(ring, &message, sizeof message);
+  producer.tail.store(3 * kRing + 16);
+  if (consumer.peek(&r) == Status::Ok) {
+    consumer.consume();
+    consumer.publish();
+  }
+  for (uint64_t i = kRing; i < 5 * kRing; ++i) ASSERT_EQ(ring[i], 0xab) << "byte " << i - kRing << " past the ring";
+}
+
+}  // namespace
+}  // namespace ringport
