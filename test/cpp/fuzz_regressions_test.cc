@@ -12,6 +12,19 @@
 namespace ringport {
 namespace {
 
+// queue_records_fuzzer: a pool counter at INT64_MAX made acquire()'s "+ 1" a signed
+// overflow (UBSan). The statistic wraps; the lease is fine.
+TEST(FuzzRegression, PoolCounterAtInt64MaxDoesNotOverflowOnAcquire) {
+  test::TestChannel ch;
+  SlabPool pool(ch.memory.base(), ch.memory.layout(), ch.header());
+  ch.header().pool.in_use.store(INT64_MAX);
+  Lease lease{};
+  ASSERT_EQ(pool.acquire(0, &lease), Status::Ok);
+  EXPECT_EQ(ch.header().pool.in_use.load(), INT64_MIN);
+  EXPECT_EQ(ch.header().pool.high_water.load(), 0);
+  EXPECT_TRUE(pool.release(lease));
+}
+
 // Found reading the consumer for the fuzz harness (test/fuzz/regressions/
 // queue_state_fuzzer/tail-laps-ahead-of-head replays it there): a tail moved one ring
 // ahead each time the consumer caught up, over a padding record that fills the ring,
