@@ -12,6 +12,45 @@
 namespace ringport {
 namespace {
 
+// Small max_message_size and ring: await_multi() gives up after ~1 s for these.
+ChannelConfig small_upgrade_config() {
+  ChannelConfig cfg = test::small_config();
+  cfg.max_message_size = 4096;
+  return cfg;
+}
+
+// attach_fuzzer: a header saying "taking over" (mode 2) while no producer is taking
+// over made every send of a producer in multi mode spin in await_multi() forever.
+TEST(FuzzRegression, ForgedTakingOverModeFailsSendsInsteadOfSpinning) {
+  test::TestChannel ch(small_upgrade_config());
+  QueueProducer first(ch.memory, ch.heap);
+  uint32_t ticket = 0;
+  ASSERT_EQ(ch.memory.claim_producer(&ticket), Status::Ok);
+  QueueProducer second(ch.memory, ch.heap, ticket);
+  ch.header().state.producer_mode.store(producer_mode::kTakingOver);
+  const uint8_t byte = 7;
+  bool rang;
+  EXPECT_EQ(second.try_send(&byte, 1, &rang), Status::Corrupt);
+  EXPECT_EQ(first.try_send(&byte, 1, &rang), Status::Corrupt);  // it sees the mode and goes multi too
+}
+
+// The same wait, for a forged "first producer is inside a send" flag while that
+// producer is live and idle: the upgrade waited for a send that never ends.
+TEST(FuzzRegression, ForgedSendInProgressFlagFailsTheUpgradeInsteadOfSpinning) {
+  test::TestChannel ch(small_upgrade_config());
+  QueueProducer first(ch.memory, ch.heap);
+  uint32_t ticket = 0;
+  ASSERT_EQ(ch.memory.claim_producer(&ticket), Status::Ok);
+  QueueProducer second(ch.memory, ch.heap, ticket);  // asks for the upgrade
+  ch.header().producer.single_sending.store(1);
+  const uint8_t byte = 7;
+  bool rang;
+  EXPECT_EQ(second.try_send(&byte, 1, &rang), Status::Corrupt);
+  // Once the flag is honest again, the upgrade completes and the channel works.
+  ch.header().producer.single_sending.store(0);
+  EXPECT_EQ(second.try_send(&byte, 1, &rang), Status::Ok);
+}
+
 // queue_records_fuzzer: a pool counter at INT64_MAX made acquire()'s "+ 1" a signed
 // overflow (UBSan). The statistic wraps; the lease is fine.
 TEST(FuzzRegression, PoolCounterAtInt64MaxDoesNotOverflowOnAcquire) {
