@@ -132,7 +132,8 @@ describe('Scribbler: random writes into a live channel\'s shared memory', functi
   }
 });
 
-// Single hostile writes that once escaped as something other than a ChannelError.
+// Single hostile writes that once went wrong: one escaped as a plain Error ('unexpected
+// native status'), one made a send spin inside native code forever.
 describe('Hostile writes, one at a time', () => {
   it('a commit whose slab descriptor was overwritten rejects with ERR_INVALID_HANDLE', async () => {
     const ch = new Channel(OPTIONS);
