@@ -115,6 +115,21 @@ function runNode(source, timeoutMs) {
   });
 }
 
+/**
+ * Where a channel's regions lie in its SharedArrayBuffer, read from the identity block
+ * (src/core/layout.hpp): tests that write into the shared memory on purpose use it.
+ */
+function channelGeometry(buffer) {
+  const words = new DataView(buffer);
+  const u64 = (at) => Number(words.getBigUint64(at, true));
+  const classes = [];
+  for (let c = 0; c < words.getUint32(60, true); c++) {
+    const at = 64 + 24 * c; // SlabClassInfo {slab_size, slab_count, meta_offset, arena_offset}
+    classes.push({ slabSize: words.getUint32(at, true), slabCount: words.getUint32(at + 4, true), meta: u64(at + 8), arena: u64(at + 16) });
+  }
+  return { ringOffset: u64(40), ringBytes: u64(48), classes };
+}
+
 module.exports = {
   PATTERN,
   random,
@@ -128,4 +143,5 @@ module.exports = {
   collectGarbage,
   sleep,
   runNode,
+  channelGeometry,
 };

@@ -87,9 +87,13 @@ Napi::Value SenderWrap::Commit(const Napi::CallbackInfo& info) {
   const Lease lease{info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Uint32Value(),
                     info[2].As<Napi::Number>().Uint32Value()};
   bool rang;
-  const Status s = producer_->try_commit(lease, info[3].As<Napi::Number>().Uint32Value(), &rang);
+  Status s = producer_->try_commit(lease, info[3].As<Napi::Number>().Uint32Value(), &rang);
   if (s == Status::Ok) reserved_.erase(reservation_key(lease));  // the receiver's now (try_commit checked the generation)
   if (rang) attachment_.hub->wake(Side::Receiver);
+  // lib/sender.js commits only leases it reserved and has not committed or aborted, at
+  // most their size: a refused lease means its slab descriptor was overwritten in
+  // shared memory (found by test/55.scribbler.test.js).
+  if (s == Status::InvalidArgument) s = Status::Corrupt;
   return Napi::Number::New(info.Env(), static_cast<int>(s));
 }
 

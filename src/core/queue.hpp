@@ -480,6 +480,7 @@ class QueueProducer {
     // another producer's) before this barrier, so a single-mode send that has not
     // raised its flag by now will see it.
     heavy_barrier();
+    const Deadline give_up(upgrade_wait_ns());
     for (uint32_t spins = 0;; ++spins) {
       uint32_t m = mode.load(std::memory_order_acquire);  // acquire: as above
       if (m == producer_mode::kMulti) return Status::Ok;
@@ -499,11 +500,27 @@ class QueueProducer {
         return Status::Corrupt;
       }
       if (spins % 64 == 63) {
+        if (give_up.passed()) return Status::Corrupt;
         std::this_thread::yield();
       } else {
         cpu_relax();
       }
     }
+  }
+
+  // How long await_multi() waits for what only another thread can end: a single-mode
+  // send in progress (one copy of at most max_message_size bytes) or a take-over (a
+  // memset of the ring). At 16 ns a byte (60 MB/s, far below any copy here, sanitizers
+  // included) plus a second, a longer wait means someone overwrote the mode or flag
+  // word: Corrupt, not a thread spinning forever (found by fuzzing: an attach_fuzzer
+  // timeout). A fuzz target has one thread, so nothing could end the wait there.
+  int64_t upgrade_wait_ns() const noexcept {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+    return 0;
+#else
+    const Layout& l = memory_.layout();
+    return 1'000'000'000 + static_cast<int64_t>((l.max_message_size + l.ring_bytes) * 16);
+#endif
   }
 
   // The first producer died inside a single-mode send; we alone hold TakingOver. What

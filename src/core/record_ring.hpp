@@ -302,7 +302,10 @@ class RingConsumer {
         // acquire: pairs with publish()'s release store; makes a lone producer's
         // records visible. (Many producers commit through header words instead.)
         const uint64_t tail = producer_.tail.load(std::memory_order_acquire);
-        if (tail < read_ || tail - read_ > bytes_ || tail % kRecordAlign != 0) return Status::Corrupt;
+        // Bounded by published_ (the head producers see), not read_: read_ may be past
+        // it (padding skipped, records not yet published), and a tail a ring ahead of
+        // read_ let read_ run laps ahead; publish() then zeroed laps past the ring.
+        if (tail < read_ || tail - published_ > bytes_ || tail % kRecordAlign != 0) return Status::Corrupt;
         cached_tail_ = tail;
         if (read_ == cached_tail_) return Status::Empty;
       }

@@ -141,8 +141,9 @@ class SlabPool {
   }
 
   void count_lease() noexcept {
-    // relaxed: statistics; no other memory depends on them.
-    const int64_t now = header_->pool.in_use.fetch_add(1, std::memory_order_relaxed) + 1;
+    // relaxed: statistics; no other memory depends on them. The + 1 is unsigned: the
+    // counter is shared memory, so it may hold INT64_MAX (signed overflow, found by fuzzing).
+    const int64_t now = static_cast<int64_t>(static_cast<uint64_t>(header_->pool.in_use.fetch_add(1, std::memory_order_relaxed)) + 1);
     int64_t high = header_->pool.high_water.load(std::memory_order_relaxed);
     while (now > high && !header_->pool.high_water.compare_exchange_weak(high, now, std::memory_order_relaxed)) {
     }
