@@ -1,14 +1,14 @@
 'use strict';
 
 const { native, Status, Role, Kind, errorForStatus } = require('./binding');
-const { channelError, argTypeError, errorParts } = require('./errors');
+const { channelError, argTypeError } = require('./errors');
+const { InstantSender, RESOLVED } = require('./instant-sender');
 const { toBytes, validateObject } = require('./validate');
 const { createMemory, makeHandle, bufferOf, sizeOptions } = require('./memory');
 const { Receiver, zeroCopyOption } = require('./receiver');
 
 const HANDLE_TAG = 'ringport.broadcast';
 const ATTACH = Symbol('attach');
-const RESOLVED = Promise.resolve();
 
 /**
  * A broadcast: one sender, any number of receivers in any threads, each receiving
@@ -111,43 +111,18 @@ class Broadcast {
 }
 
 /** The sending end of a Broadcast. Sends never wait. */
-class BroadcastSender {
+class BroadcastSender extends InstantSender {
   #native;
-  #broadcast;
-  #closed = false;
 
   /** @internal */
   constructor(nativeSender, broadcast) {
+    super(nativeSender, broadcast);
     this.#native = nativeSender;
-    this.#broadcast = broadcast;
-  }
-
-  get closed() {
-    return this.#closed;
-  }
-
-  /** Publishes `data` to every receiver; resolves at once (nothing ever waits). */
-  send(data) {
-    try {
-      this.sendSync(data);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return RESOLVED;
-  }
-
-  /** As send(), synchronously; returns true (a broadcast is never full). */
-  trySend(data) {
-    this.sendSync(data);
-    return true;
   }
 
   /** As send(), synchronously. */
   sendSync(data) {
-    const bytes = toBytes(data);
-    if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
-    const status = this.#native.send(bytes);
-    if (status !== Status.OK) throw errorForStatus(status);
+    this.trySend(data);
   }
 
   /** Publishes every item of `list` in order, with one crossing into native code. */
@@ -159,41 +134,10 @@ class BroadcastSender {
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.#closed) return Promise.reject(channelError('ERR_CHANNEL_CLOSED'));
+    if (this.closed) return Promise.reject(channelError('ERR_CHANNEL_CLOSED'));
     const sent = this.#native.sendBatch(items);
     if (sent === items.length) return RESOLVED;
     return Promise.reject(errorForStatus(this.#native.send(items[sent])));
-  }
-
-  /** Graceful: no more sends; receivers get what was sent, then end. */
-  close() {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#native.close();
-  }
-
-  /** Immediate: every receiver's next receive rejects with an error like `error`. */
-  closeWithError(error) {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#native.closeWithError(...errorParts(error));
-  }
-
-  /** Nothing a broadcast sender does keeps the event loop alive; kept for symmetry. */
-  ref() {
-    return this;
-  }
-
-  unref() {
-    return this;
-  }
-
-  stats() {
-    return this.#broadcast.stats();
-  }
-
-  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')]() {
-    this.close();
   }
 }
 

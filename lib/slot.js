@@ -4,13 +4,13 @@
 // (src/core/value_slot.hpp), its sender, and its receivers. watch.js and mailbox.js
 // add the public classes.
 const { native, Status, Role, Kind, errorForStatus, endError } = require('./binding');
+const { InstantSender } = require('./instant-sender');
 const { createMemory, makeHandle, bufferOf } = require('./memory');
-const { channelError, abortError, errorParts } = require('./errors');
-const { MAX_CAPACITY, validateObject, validateInteger, toBytes } = require('./validate');
+const { abortError } = require('./errors');
+const { MAX_CAPACITY, validateObject, validateInteger } = require('./validate');
 const { waitOptions, watch, NO_WAIT } = require('./wait');
 
 const DEFAULT_CAPACITY = 64 * 1024;
-const RESOLVED = Promise.resolve();
 const DONE = Object.freeze({ value: undefined, done: true });
 const LATEST = Symbol('latest');
 
@@ -104,66 +104,10 @@ class ValueChannel {
 }
 
 /** The one sending end of a Watch or a Mailbox. A send replaces the value and never waits. */
-class ValueSender {
-  #native;
-  #channel;
-  #closed = false;
-
+class ValueSender extends InstantSender {
   /** @internal */
   constructor(view, kind, channel) {
-    this.#native = new native.ValueSender(view, kind);
-    this.#channel = channel;
-  }
-
-  get closed() {
-    return this.#closed;
-  }
-
-  send(data) {
-    try {
-      this.trySend(data);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return RESOLVED;
-  }
-
-  /** send(), synchronously: true, or throws. */
-  trySend(data) {
-    const bytes = toBytes(data);
-    if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
-    const status = this.#native.send(bytes);
-    if (status !== Status.OK) throw errorForStatus(status);
-    return true;
-  }
-
-  close() {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#native.close();
-  }
-
-  closeWithError(error) {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#native.closeWithError(...errorParts(error));
-  }
-
-  // A sender never waits, so it never keeps the event loop alive: nothing to do.
-  ref() {
-    return this;
-  }
-
-  unref() {
-    return this;
-  }
-
-  stats() {
-    return this.#channel.stats();
-  }
-
-  async [Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')]() {
-    this.close();
+    super(new native.ValueSender(view, kind), channel);
   }
 }
 
