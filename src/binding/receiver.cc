@@ -215,8 +215,7 @@ Napi::Value ReceiverWrap::Discard(const Napi::CallbackInfo& info) {
     consumer_->drain(
         n,
         [&](Message& m) noexcept {
-          if (m.owner == Message::Owner::Slab) consumer_->pool().release(m.lease);
-          if (m.owner == Message::Owner::Heap) arena_->attachment.hub->heap().recycle(std::move(m.block));
+          give_back(m, consumer_->pool(), arena_->attachment.hub->heap());
           ++dropped;
         },
         &rang);
