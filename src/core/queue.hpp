@@ -135,13 +135,19 @@ struct Message {
 // heap block a Slab or Heap record names (a heap block leaves the table). Corrupt if
 // the descriptor names no such memory. Used by the consumer, and by a producer that
 // drops a record.
+inline Status decode_descriptor(const RecordView& r, const SlabPool& pool, HeapTable& heap, Message* m) noexcept;
+
 inline Status decode_record(const RecordView& r, const SlabPool& pool, HeapTable& heap, Message* m) noexcept {
+  if (r.type != RecordType::Inline) return decode_descriptor(r, pool, heap, m);
+  m->owner = Message::Owner::Ring;  // the common case, kept small enough to inline
+  m->data = r.payload;
+  m->length = r.length;
+  return Status::Ok;
+}
+
+// decode_record() of a Slab or Heap record.
+inline Status decode_descriptor(const RecordView& r, const SlabPool& pool, HeapTable& heap, Message* m) noexcept {
   switch (r.type) {
-    case RecordType::Inline:
-      m->owner = Message::Owner::Ring;
-      m->data = r.payload;
-      m->length = r.length;
-      return Status::Ok;
     case RecordType::Slab: {
       if (r.length != sizeof(SlabRef)) return Status::Corrupt;
       SlabRef ref;
@@ -442,8 +448,6 @@ class QueueProducer {
   ProducerLine& line() const noexcept { return memory_.header().producer; }
   std::atomic<uint32_t>& mode_word() const noexcept { return memory_.header().state.producer_mode; }
 
-  // The first producer's side of the handshake. True: single mode, and the caller must
-  // clear single_sending after the send. False: multi mode from now on.
   // Runs `single` inside the single-mode handshake while the channel is in single
   // mode, else `multi`; rings the consumer's doorbell after a success.
   template <class Single, class Multi>
@@ -462,6 +466,8 @@ class QueueProducer {
     return s;
   }
 
+  // The first producer's side of the handshake. True: single mode, and the caller must
+  // clear single_sending after the send. False: multi mode from now on.
   bool enter_single() noexcept {
     // relaxed + the light barrier: the barrier, with the upgrader's heavy one, orders
     // this store before our load of the mode (queue.hpp's Design).
@@ -786,7 +792,7 @@ class QueueProducer {
     line().bytes.store(bytes_, std::memory_order_relaxed);
   }
 
-  ChannelMemory& memory_;
+  ChannelMemory memory_;  // a copy of the view: one load less on every access
   HeapTable& heap_;
   RingProducer ring_;    // single mode
   RingClaimer claimer_;  // multi mode
@@ -908,7 +914,9 @@ class QueueConsumer {
     return Status::Ok;
   }
 
-  void finish(bool* rang) noexcept {
+  // Stores the counters and releases what was consumed. Inlined into drain(): about 20
+  // of the ~320 instructions of a one-message send and drain were the call.
+  [[gnu::always_inline]] void finish(bool* rang) noexcept {
     consumed_ = false;
     auto& line = memory_.header().consumer;
     // relaxed: statistics, ordered before head's release store below, which is
@@ -930,7 +938,7 @@ class QueueConsumer {
     if (released && space_bell_.ring_if_sleeping()) *rang = true;
   }
 
-  ChannelMemory& memory_;
+  ChannelMemory memory_;  // a copy of the view: one load less on every access
   HeapTable& heap_;
   RingConsumer ring_;
   SlabPool pool_;

@@ -514,7 +514,7 @@ class RingConsumer {
   // producer has released the records it dropped before them. It does so inside the
   // send that dropped them; if its slot is no longer live it never will, and we
   // release its records with ours.
-  void await_head() noexcept {
+  [[gnu::cold, gnu::noinline]] void await_head() noexcept {
     for (uint32_t spins = 0;; ++spins) {
       // acquire: pairs with the producer's release of head; orders our store of head after its.
       const uint64_t head = consumer_.head.load(std::memory_order_acquire);
