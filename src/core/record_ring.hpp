@@ -134,7 +134,7 @@ class RingProducer {
   // Full: no room until the consumer advances. TooLarge: can never fit in this ring,
   // or not at this position: a record over half the ring may need more than the
   // whole ring once the padding before a wrap is counted.
-  Status claim(RecordType type, uint32_t payload, uint8_t** out) noexcept {
+  [[gnu::always_inline]] Status claim(RecordType type, uint32_t payload, uint8_t** out) noexcept {
     const uint64_t size = record_size(payload);
     if (size > bytes_) return Status::TooLarge;
     const uint64_t offset = claimed_ & mask_;
@@ -221,6 +221,11 @@ class RingProducer {
   Status ensure_room(uint64_t need) noexcept {
     if (need > bytes_) return Status::TooLarge;  // Full would never clear: no head makes room
     if (claimed_ + need - cached_head_ <= bytes_) return Status::Ok;
+    return refresh_head(need);
+  }
+
+  // ensure_room() once the cached head says full; out of line, to keep claims small.
+  [[gnu::noinline]] Status refresh_head(uint64_t need) noexcept {
     // acquire: pairs with the consumer's release store of head; its reads of the
     // bytes we are about to overwrite happened before.
     const uint64_t head = consumer_.head.load(std::memory_order_acquire);
@@ -375,17 +380,7 @@ class RingConsumer {
   // or the next record is claimed but not committed yet) or Corrupt. In a drop-oldest
   // ring only the status counts (the producer may drop the record right after):
   // read records with take().
-  Status peek(RecordView* out) noexcept {
-    if (taken_ == nullptr) return parse(out);
-    uint64_t t;
-    if (Status s = pin(&t); s != Status::Ok) return s;
-    const Status s = parse(out);
-    read_ = t;
-    pending_ = 0;
-    // relaxed: only we move a pinned `taken`; back to where it was.
-    taken_->store(t, std::memory_order_relaxed);
-    return s;
-  }
+  [[gnu::always_inline]] Status peek(RecordView* out) noexcept { return taken_ == nullptr ? parse(out) : peek_pinned(out); }
 
   // Consumes the record returned by the last peek() (not in a drop-oldest ring).
   void consume() noexcept {
@@ -396,23 +391,9 @@ class RingConsumer {
   // Takes the next record: peek() and consume() in one, and in a drop-oldest ring
   // atomically against the producer's drops. *out stays valid until publish().
   Status take(RecordView* out) noexcept {
-    if (taken_ == nullptr) {
-      const Status s = parse(out);
-      if (s == Status::Ok) consume();
-      return s;
-    }
-    uint64_t t;
-    if (Status s = pin(&t); s != Status::Ok) return s;
+    if (taken_ != nullptr) return take_pinned(out);
     const Status s = parse(out);
-    if (s == Status::Ok) {
-      consume();
-    } else {
-      read_ = t;
-      pending_ = 0;
-    }
-    // relaxed: only we move a pinned `taken`; the record (and any padding before it)
-    // is ours now. Nothing is published through it: head orders the reuse of space.
-    taken_->store(read_, std::memory_order_relaxed);
+    if (s == Status::Ok) consume();
     return s;
   }
 
@@ -420,7 +401,7 @@ class RingConsumer {
   // when). True if anything was released. In a drop-oldest ring, waits first until the
   // producer has released the records it dropped before ours (a few instructions of
   // its current send).
-  bool publish(bool zero) noexcept {
+  [[gnu::always_inline]] bool publish(bool zero) noexcept {
     if (read_ == published_) return false;
     if (zero) this->zero(published_, read_ - published_);
     if (taken_ != nullptr) await_head();
@@ -432,8 +413,9 @@ class RingConsumer {
   }
 
  private:
-  // The body of peek(): the record at read_, skipping padding.
-  Status parse(RecordView* out) noexcept {
+  // The body of peek(): the record at read_, skipping padding. Inlined, with the rare
+  // cases out of line: this is most of a one-message drain.
+  [[gnu::always_inline]] Status parse(RecordView* out) noexcept {
     for (;;) {
       if (read_ == cached_tail_) {
         // acquire: pairs with publish()'s release store; makes a lone producer's
@@ -468,6 +450,35 @@ class RingConsumer {
       if (out->type == RecordType::Abandoned) return Status::Ok;
       // unblocked (or committed meanwhile): read it again
     }
+  }
+
+  // peek() of a drop-oldest ring.
+  [[gnu::noinline]] Status peek_pinned(RecordView* out) noexcept {
+    uint64_t t;
+    if (Status s = pin(&t); s != Status::Ok) return s;
+    const Status s = parse(out);
+    read_ = t;
+    pending_ = 0;
+    // relaxed: only we move a pinned `taken`; back to where it was.
+    taken_->store(t, std::memory_order_relaxed);
+    return s;
+  }
+
+  // take() of a drop-oldest ring.
+  [[gnu::noinline]] Status take_pinned(RecordView* out) noexcept {
+    uint64_t t;
+    if (Status s = pin(&t); s != Status::Ok) return s;
+    const Status s = parse(out);
+    if (s == Status::Ok) {
+      consume();
+    } else {
+      read_ = t;
+      pending_ = 0;
+    }
+    // relaxed: only we move a pinned `taken`; the record (and any padding before it)
+    // is ours now. Nothing is published through it: head orders the reuse of space.
+    taken_->store(read_, std::memory_order_relaxed);
+    return s;
   }
 
   // Drop-oldest: pins `taken` at read_ (sets its low bit), so that the producer cannot
