@@ -532,7 +532,7 @@ class RingConsumer {
       if (head >= published_) return;  // reached (or impossible: the producer validates what it reads)
       if (spins % 64 == 63) {
         // acquire: pairs with ChannelMemory::release_producer(); the producer's last
-        // release of head came before, so the head read above is its last.
+        // release of head came before it, so the head read next is its last.
         if (slots_ != nullptr && !(slots_->slot[ticket_index(kFirstProducerTicket)].load(std::memory_order_acquire) & 1) &&
             consumer_.head.load(std::memory_order_acquire) < published_) {  // acquire: as above
           return;
