@@ -132,7 +132,7 @@ struct Message {
 };
 
 // decode_record() of a Slab or Heap record; out of line, to keep the inline case small.
-[[gnu::noinline]] inline Status decode_descriptor(const RecordView& r, const SlabPool& pool, HeapTable& heap, Message* m) noexcept {
+[[gnu::noinline]] inline Status decode_descriptor(RecordView r, const SlabPool& pool, HeapTable& heap, Message* m) noexcept {
   switch (r.type) {
     case RecordType::Slab: {
       if (r.length != sizeof(SlabRef)) return Status::Corrupt;
@@ -165,7 +165,8 @@ struct Message {
 // heap block a Slab or Heap record names (a heap block leaves the table). Corrupt if
 // the descriptor names no such memory. Used by the consumer, and by a producer that
 // drops a record.
-inline Status decode_record(const RecordView& r, const SlabPool& pool, HeapTable& heap, Message* m) noexcept {
+// (RecordView by value: a reference would keep the caller's view in memory.)
+[[gnu::always_inline]] inline Status decode_record(RecordView r, const SlabPool& pool, HeapTable& heap, Message* m) noexcept {
   if (r.type != RecordType::Inline) return decode_descriptor(r, pool, heap, m);
   m->owner = Message::Owner::Ring;
   m->data = r.payload;
@@ -841,22 +842,25 @@ class QueueConsumer {
   template <class OnMessage>
   Status drain(std::size_t max, OnMessage&& on_message, bool* rang) noexcept {
     *rang = false;
-    if (const uint32_t st = memory_.state(); st & (state_bits::kSenderErrored | state_bits::kReceiverClosed)) return closed(st);
-    std::size_t delivered = 0;
-    Status s = Status::Ok;
-    while (delivered < max) {
-      Message m;
-      s = next(&m);
-      if (s != Status::Ok) break;
-      on_message(m);
-      // A producer that drops oldest may be waiting for what we took: release in steps.
-      if (++delivered % kReleaseEvery == 0 && drop_oldest_) finish(rang);
+    // A loop, not a recursive call for records that came in at the end: a recursive
+    // call would keep `on_message` in memory, and its fields out of registers.
+    for (;;) {
+      if (const uint32_t st = memory_.state(); st & (state_bits::kSenderErrored | state_bits::kReceiverClosed)) return closed(st);
+      std::size_t delivered = 0;
+      Status s = Status::Ok;
+      while (delivered < max) {
+        Message m;
+        s = next(&m);
+        if (s != Status::Ok) break;
+        on_message(m);
+        // A producer that drops oldest may be waiting for what we took: release in steps.
+        if (++delivered % kReleaseEvery == 0 && drop_oldest_) finish(rang);
+      }
+      if (consumed_) finish(rang);  // abandoned records only, too: still give back their space and bytes
+      if (delivered) return Status::Ok;
+      if (s != Status::Empty) return s;
+      if ((s = end_of_stream()) != Status::Ok) return s;  // Ok: records came in meanwhile
     }
-    if (consumed_) finish(rang);  // abandoned records only, too: still give back their space and bytes
-    if (delivered) return Status::Ok;
-    if (s != Status::Empty) return s;
-    s = end_of_stream();
-    return s == Status::Ok ? drain(max, on_message, rang) : s;
   }
 
   // drain() on a channel closed with an error (buffered messages are dropped), or by
@@ -873,8 +877,7 @@ class QueueConsumer {
   [[gnu::noinline]] Status end_of_stream() noexcept {
     const uint32_t st = memory_.state();
     if (!(st & (state_bits::kSenderClosed | state_bits::kSenderGone))) return Status::Empty;
-    RecordView r;
-    if (const Status s = ring_.peek(&r); s != Status::Empty) return s;
+    if (const Status s = ring_.poll(); s != Status::Empty) return s;
     return (st & state_bits::kSenderClosed) ? Status::Closed : Status::Disconnected;
   }
 
@@ -894,8 +897,7 @@ class QueueConsumer {
   bool ready() noexcept {
     const uint32_t st = memory_.state();
     if (st & (state_bits::kSenderErrored | state_bits::kSenderClosed | state_bits::kSenderGone | state_bits::kReceiverClosed)) return true;
-    RecordView r;
-    return ring_.peek(&r) != Status::Empty;
+    return ring_.poll() != Status::Empty;
   }
 
   Doorbell data_bell() noexcept { return Doorbell(memory_.header().data_bell); }
@@ -906,23 +908,38 @@ class QueueConsumer {
   // The next message. A record whose descriptor is corrupt stays unread (every drain
   // reports it), except in a drop-oldest ring, where it is taken before it is read.
   [[gnu::always_inline]] Status next(Message* m) noexcept {
+    if (drop_oldest_) return next_taken(m);
     RecordView r;
-    for (;;) {
-      if (Status s = drop_oldest_ ? ring_.take(&r) : ring_.peek(&r); s != Status::Ok) return s;
-      if (r.type != RecordType::Abandoned) break;
-      // Its producer reserved these bytes and will never send them: count them as
-      // received so that the budget gets them back (and bytes_sent == bytes_received).
-      if (!drop_oldest_) ring_.consume();
-      consumed_ = true;
-      bytes_ += r.length;
-    }
-    consumed_ |= drop_oldest_;
+    if (Status s = ring_.peek(&r); s != Status::Ok) return s;
+    if (r.type == RecordType::Abandoned) [[unlikely]] return skip_abandoned(r.length, m);
     if (Status s = decode_record(r, pool_, heap_, m); s != Status::Ok) return s;
-    if (!drop_oldest_) ring_.consume();
+    ring_.consume();
     consumed_ = true;
     ++messages_;
     bytes_ += m->length;
     return Status::Ok;
+  }
+
+  // next() of a drop-oldest ring: the record is taken before it is read.
+  [[gnu::noinline]] Status next_taken(Message* m) noexcept {
+    RecordView r;
+    if (Status s = ring_.take(&r); s != Status::Ok) return s;
+    consumed_ = true;
+    if (r.type == RecordType::Abandoned) return skip_abandoned(r.length, m);
+    if (Status s = decode_record(r, pool_, heap_, m); s != Status::Ok) return s;
+    ++messages_;
+    bytes_ += m->length;
+    return Status::Ok;
+  }
+
+  // next() found an Abandoned record: its producer reserved these bytes and will never
+  // send them. Counts them as received, so that the budget gets them back (and
+  // bytes_sent == bytes_received), and goes on to the next record.
+  [[gnu::noinline]] Status skip_abandoned(uint32_t length, Message* m) noexcept {
+    if (!drop_oldest_) ring_.consume();
+    consumed_ = true;
+    bytes_ += length;
+    return next(m);
   }
 
   // Stores the counters and releases what was consumed. Inlined into drain(): about 20

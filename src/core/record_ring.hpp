@@ -375,12 +375,18 @@ class RingConsumer {
     cached_tail_ = read_;
   }
 
-  // Looks at the next record without consuming it, skipping padding.
+  // Looks at the next record without consuming it, skipping padding (not in a
+  // drop-oldest ring: the producer may drop the record at any moment; use take()).
   // Ok: *out is the record; call consume() before the next peek(). Empty (nothing,
-  // or the next record is claimed but not committed yet) or Corrupt. In a drop-oldest
-  // ring only the status counts (the producer may drop the record right after):
-  // read records with take().
-  [[gnu::always_inline]] Status peek(RecordView* out) noexcept { return taken_ == nullptr ? parse(out) : peek_pinned(out); }
+  // or the next record is claimed but not committed yet) or Corrupt.
+  [[gnu::always_inline]] Status peek(RecordView* out) noexcept { return parse(out); }
+
+  // What peek() would return, in any ring (a drop-oldest ring's record stays droppable).
+  Status poll() noexcept {
+    if (taken_ != nullptr) return poll_pinned();
+    RecordView r;
+    return parse(&r);
+  }
 
   // Consumes the record returned by the last peek() (not in a drop-oldest ring).
   void consume() noexcept {
@@ -433,7 +439,7 @@ class RingConsumer {
       const uint64_t word = header_at(ring_, offset).load(std::memory_order_acquire);
       const uint32_t length = static_cast<uint32_t>(word);
       const uint32_t type = static_cast<uint32_t>(word >> 32) & 0xff;
-      if (is_message_type(type)) {  // the common case first
+      if (is_message_type(type)) [[likely]] {
         const uint64_t size = record_size(length);
         if (size > to_end || size > available) return Status::Corrupt;
         *out = RecordView{static_cast<RecordType>(type), length, ring_ + offset + sizeof(RecordHeader)};
@@ -446,17 +452,23 @@ class RingConsumer {
         read_ += size;
         continue;
       }
-      if (Status s = peek_unusual(offset, word, to_end < available ? to_end : available, out); s != Status::Ok) return s;
-      if (out->type == RecordType::Abandoned) return Status::Ok;
+      // A view of its own: passing `out` on would keep the caller's view in memory.
+      RecordView unusual;
+      if (Status s = peek_unusual(offset, word, to_end < available ? to_end : available, &unusual); s != Status::Ok) return s;
+      if (unusual.type == RecordType::Abandoned) {
+        *out = unusual;
+        return Status::Ok;
+      }
       // unblocked (or committed meanwhile): read it again
     }
   }
 
-  // peek() of a drop-oldest ring.
-  [[gnu::noinline]] Status peek_pinned(RecordView* out) noexcept {
+  // poll() of a drop-oldest ring.
+  [[gnu::noinline]] Status poll_pinned() noexcept {
     uint64_t t;
     if (Status s = pin(&t); s != Status::Ok) return s;
-    const Status s = parse(out);
+    RecordView r;
+    const Status s = parse(&r);
     read_ = t;
     pending_ = 0;
     // relaxed: only we move a pinned `taken`; back to where it was.

@@ -246,14 +246,14 @@ TEST_F(DropOldestRingTest, ARecordBeingTakenCannotBeDropped) {
   EXPECT_EQ(ring_producer_.drop_oldest(&r), Status::Ok);
 }
 
-TEST_F(DropOldestRingTest, PeekLeavesTheRecordDroppable) {
+TEST_F(DropOldestRingTest, PollLeavesTheRecordDroppable) {
   push(0);
-  RecordView r;
-  ASSERT_EQ(ring_consumer_.peek(&r), Status::Ok);
+  ASSERT_EQ(ring_consumer_.poll(), Status::Ok);
   EXPECT_EQ(taken(), 0u);
+  RecordView r;
   ASSERT_EQ(ring_producer_.drop_oldest(&r), Status::Ok);
   ASSERT_EQ(ring_producer_.release_dropped(), Status::Ok);
-  EXPECT_EQ(ring_consumer_.peek(&r), Status::Empty);
+  EXPECT_EQ(ring_consumer_.poll(), Status::Empty);
 }
 
 // A producer that took a record and was gone before releasing it (it cannot be in a
