@@ -37,8 +37,17 @@ export type ChannelErrorCode =
  * What a sender does when the channel has no room for a message:
  * - `'block'`: `send()` waits (its promise stays pending) until the receiver makes room.
  * - `'reject'`: `send()` rejects at once with `ERR_CHANNEL_FULL`.
- * - `'dropOldest'`: overwrite the oldest unread message. Not implemented yet: this
- *   version throws `ERR_INVALID_ARG_VALUE`.
+ * - `'dropOldest'`: overwrite the oldest unread message: a send never waits for room and
+ *   never rejects for lack of it. When the channel is full it drops the oldest messages
+ *   the receiver has not taken yet, as many as the new one needs, and counts them in
+ *   `stats().dropped`. The receiver never sees a torn message: each message is either
+ *   received whole or dropped whole (pool memory of dropped messages returns to the
+ *   pool at once). A slow receiver so sees an increasing subsequence of the stream,
+ *   always including its end. Messages the receiver has already pulled (the few it
+ *   buffers ahead of `recv()`, see {@link Receiver.pending}) are not dropped. A send may
+ *   wait a few microseconds for a receive in progress to finish. Such a channel has a
+ *   single sender: a second `sender()` throws `ERR_CHANNEL_ROLE_TAKEN`, whatever
+ *   `producers` says.
  * - `'grow'`: never wait or reject: sends resolve at once and what does not fit yet
  *   waits in the sender's thread (a private copy), moving into the channel in order as
  *   the receiver makes room. Memory is bounded only by what the receiver leaves
@@ -134,13 +143,16 @@ export interface ChannelStats {
   bytesSent: number;
   /** Payload bytes taken by the receiver. */
   bytesReceived: number;
-  /** Messages overwritten unread: by a `Mailbox` send (and by `'dropOldest'` once it lands). */
+  /**
+   * Messages overwritten unread: by a `'dropOldest'` sender making room, by a `Mailbox`
+   * send. With no message in flight, a Channel has `sent === received + dropped + pending`.
+   */
   dropped: number;
   /** Broadcast: times receivers fell behind and skipped messages; always 0 for a `Channel`. */
   lagged: number;
-  /** Messages buffered now (`sent - received`). */
+  /** Messages buffered now (`sent - received - dropped`). */
   pending: number;
-  /** Payload bytes buffered now (`bytesSent - bytesReceived`). */
+  /** Payload bytes buffered now (sent, less received, less those of dropped messages). */
   pendingBytes: number;
   /** Buffer-pool counters. */
   pool: PoolStats;
@@ -291,8 +303,7 @@ export class Channel {
    * Creates a channel in a new `SharedArrayBuffer`.
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `options` or an option has the wrong type.
    * @throws {TypeError} `ERR_INVALID_ARG_VALUE` for an unknown `backpressure`, `producers`
-   *   or `framing`, and in this version for `backpressure` `'dropOldest'` (not
-   *   implemented yet).
+   *   or `framing`.
    * @throws {RangeError} `ERR_OUT_OF_RANGE` for a size option outside its range.
    */
   constructor(options?: ChannelOptions);
@@ -312,7 +323,7 @@ export class Channel {
   /** Bytes of payload buffered before backpressure applies (a power of two). */
   readonly capacity: number;
 
-  /** The channel's backpressure mode: `'block'`, `'reject'` or `'grow'` in this version. */
+  /** The channel's backpressure mode; see {@link Backpressure}. */
   readonly backpressure: Backpressure;
 
   /** `'auto'` or `'single'`; see {@link Producers}. */
@@ -322,9 +333,11 @@ export class Channel {
   readonly framing: Framing;
 
   /**
-   * Claims the producing end, which then belongs to this thread.
-   * @throws {ChannelError} `ERR_CHANNEL_ROLE_TAKEN` when a sender was already claimed and
-   *   the channel is `producers: 'single'`, or when all 64 producer slots are live.
+   * Claims a producing end, which then belongs to this thread (see {@link Producers}).
+   * @throws {ChannelError} `ERR_CHANNEL_ROLE_TAKEN` when a sender was already claimed, in
+   *   any thread, and the channel has a single sender: `producers: 'single'`, or
+   *   `backpressure: 'dropOldest'` (its sender drops messages in place, which several
+   *   senders cannot share); under `'auto'`, when 64 senders are open.
    */
   sender(): Sender;
 
@@ -369,7 +382,8 @@ export class Sender implements AsyncDisposable {
    * rejects with `ERR_CHANNEL_FULL` at once. A message larger than `capacity` is
    * accepted once the channel has room for it alone (never a deadlock).
    *
-   * Under `'grow'` it resolves at once (see {@link Backpressure}).
+   * Under `'grow'` it resolves at once (see {@link Backpressure}); under `'dropOldest'`
+   * it never waits for room: a full channel drops its oldest unread messages instead.
    *
    * While the promise is pending the channel reads `data` in place: do not modify it
    * until the promise settles. A pending send keeps the event loop alive unless
@@ -453,7 +467,8 @@ export class Sender implements AsyncDisposable {
   /**
    * Zero-copy send, step 2: publishes the first `length` bytes (default: all) of a view
    * from {@link Sender.reserve}, like `send()`: in call order with other sends, waiting
-   * for room under `'block'`, rejecting `ERR_CHANNEL_FULL` under `'reject'`. Do not
+   * for room under `'block'`, rejecting `ERR_CHANNEL_FULL` under `'reject'`, dropping
+   * the oldest unread messages under `'dropOldest'`. Do not
    * touch the view afterwards. If it rejects with `ERR_CHANNEL_FULL` the reservation is
    * still yours (commit again or abort); any other failure gives its memory back.
    * @throws {TypeError} rejects with `ERR_INVALID_ARG_VALUE` for a view that is not a live
@@ -471,7 +486,8 @@ export class Sender implements AsyncDisposable {
 
   /**
    * Resolves when the channel is not full (it has room for at least one more byte, and
-   * no earlier send is waiting); at once if so now. A larger send may still wait.
+   * no earlier send is waiting); at once if so now, and always at once under
+   * `'dropOldest'`. A larger send may still wait.
    * @throws {ChannelError} rejects with `ERR_CHANNEL_DISCONNECTED`, `ERR_CHANNEL_CLOSED`
    *   or `ERR_TIMEOUT`; an `AbortError`.
    */
@@ -479,8 +495,9 @@ export class Sender implements AsyncDisposable {
 
   /**
    * Enqueues a message if there is room now; never waits. Returns `false` when the
-   * channel is full (in either backpressure mode) or earlier `send()` calls are still
-   * waiting (it never overtakes them). `data` is copied before it returns.
+   * channel is full (under `'block'` or `'reject'`) or earlier `send()` calls are still
+   * waiting (it never overtakes them); under `'dropOldest'` it makes room and returns
+   * `true`. `data` is copied before it returns.
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when `data` is not a string, ArrayBuffer
    *   or ArrayBufferView.
    * @throws {ChannelError} `ERR_CHANNEL_CLOSED`, `ERR_CHANNEL_DISCONNECTED`, `ERR_MESSAGE_TOO_LARGE`.
@@ -490,7 +507,8 @@ export class Sender implements AsyncDisposable {
   /**
    * Enqueues a message, blocking the calling thread (its event loop included) until
    * there is room; earlier `send()` calls still waiting are enqueued first, in order.
-   * Under `'reject'` it never waits for room: a full channel throws `ERR_CHANNEL_FULL`.
+   * Under `'reject'` it never waits for room: a full channel throws `ERR_CHANNEL_FULL`;
+   * under `'dropOldest'` neither: it drops the oldest unread messages.
    * `data` is copied before it returns. Blocking the main thread freezes it: prefer
    * `send()` there. A thread blocked here cannot be interrupted by `worker.terminate()`
    * until it returns, so give workers a `timeout`.

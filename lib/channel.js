@@ -1,7 +1,6 @@
 'use strict';
 
 const { native, Status, Role, Kind, Flags, errorForStatus } = require('./binding');
-const { argValueError } = require('./errors');
 const { validateObject, validateOneOf } = require('./validate');
 const { createMemory, makeHandle, bufferOf, sizeOptions } = require('./memory');
 const { Sender } = require('./sender');
@@ -11,21 +10,19 @@ const HANDLE_TAG = 'ringport.channel';
 const ATTACH = Symbol('attach');
 
 const BACKPRESSURE = ['block', 'reject', 'dropOldest', 'grow'];
-const SUPPORTED_BACKPRESSURE = ['block', 'reject', 'grow'];
 
 function channelOptions(options) {
   const o = validateObject(options, 'options');
   const sizes = sizeOptions(o, 1 << 20);
   const backpressure = o.backpressure === undefined ? 'block' : validateOneOf(o.backpressure, 'options.backpressure', BACKPRESSURE);
-  if (!SUPPORTED_BACKPRESSURE.includes(backpressure)) {
-    throw argValueError('options.backpressure', backpressure, 'is not supported by this version of ringport yet');
-  }
   const producers = o.producers === undefined ? 'auto' : validateOneOf(o.producers, 'options.producers', ['auto', 'single']);
   const framing = o.framing === undefined ? 'message' : validateOneOf(o.framing, 'options.framing', ['message', 'bytes']);
   let flags = BACKPRESSURE.indexOf(backpressure);
   if (producers === 'single') flags |= Flags.PRODUCERS_SINGLE;
   if (framing === 'bytes') flags |= Flags.FRAMING_BYTES;
-  return { kind: Kind.QUEUE, ...sizes, flags };
+  // dropOldest is the core's business too: the receiver and the sender share the drops.
+  const dropOldest = backpressure === 'dropOldest';
+  return { kind: Kind.QUEUE, ...sizes, flags, dropOldest };
 }
 
 /**
@@ -61,7 +58,7 @@ class Channel {
     return this.#info.capacity;
   }
 
-  /** What a send does when the channel is full: 'block', 'reject' or 'grow'. */
+  /** What a send does when the channel is full: 'block', 'reject', 'dropOldest' or 'grow'. */
   get backpressure() {
     return BACKPRESSURE[this.#info.flags & Flags.BACKPRESSURE_MASK];
   }
@@ -103,10 +100,10 @@ class Channel {
       received: s.received,
       bytesSent: s.bytesSent,
       bytesReceived: s.bytesReceived,
-      dropped: 0,
+      dropped: s.dropped,
       lagged: 0,
-      pending: s.sent - s.received,
-      pendingBytes: s.bytesSent - s.bytesReceived,
+      pending: s.sent - s.received - s.dropped,
+      pendingBytes: s.bytesSent - s.bytesReceived - s.droppedBytes,
       pool: s.pool,
     };
   }

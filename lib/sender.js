@@ -13,12 +13,14 @@ const NAP = new Int32Array(new SharedArrayBuffer(4));
  * Sends that cannot be enqueued yet wait in call order in a JS-side queue; the native
  * side wakes this thread's event loop when the receiver makes room.
  * Under 'grow' that queue is the channel's overflow: sends resolve at once and the
- * queue drains into shared memory as room appears.
+ * queue drains into shared memory as room appears. Under 'dropOldest' the native side
+ * makes room by dropping the oldest unread messages, so a send never finds the channel
+ * full and nothing waits in that queue behind it.
  */
 class Sender {
   #native;
   #channel;
-  #mode; // 'block' | 'reject' | 'grow'
+  #mode; // 'block' | 'reject' | 'dropOldest' | 'grow'
   #queue = []; // sends waiting for room: { bytes, resolve, reject, watcher }
   #readyWaiters = []; // ready() calls: { resolve, reject, watcher }
   #closed = false;

@@ -30,12 +30,6 @@ describe('Channel: creation, handles and arguments', () => {
     }
   });
 
-  it('says clearly which contract options are not supported yet', () => {
-    for (const options of [{ backpressure: 'dropOldest' }]) {
-      assert.throws(() => new Channel(options), { code: 'ERR_INVALID_ARG_VALUE', message: /not supported/ });
-    }
-  });
-
   it('has a structured-clonable handle that attaches to the same channel', () => {
     const ch = new Channel({ capacity: 4096 });
     const copy = structuredClone(ch.handle);

@@ -64,6 +64,23 @@ function checkTagged(buffer) {
   return { id, seq };
 }
 
+/** Message `seq` of a numbered stream: its sequence number and size, then pattern bytes. */
+function numberedMessage(seq, size) {
+  const out = Buffer.allocUnsafe(Math.max(size, 8));
+  out.writeUInt32LE(seq, 0);
+  out.writeUInt32LE(out.length, 4);
+  PATTERN.copy(out, 8, seq % 4096, (seq % 4096) + out.length - 8);
+  return out;
+}
+
+/** Checks a numbered message; returns its sequence number. */
+function checkNumbered(buffer) {
+  const view = Buffer.from(buffer);
+  const seq = view.readUInt32LE(0);
+  if (Buffer.compare(view, numberedMessage(seq, view.readUInt32LE(4))) !== 0) assert.fail(`message ${seq} is damaged`);
+  return seq;
+}
+
 /** Starts test/fixtures/<name>.js with workerData; resolves its exit code. */
 function startWorker(name, workerData, options = {}) {
   const worker = new Worker(path.join(__dirname, 'fixtures', `${name}.js`), { workerData, ...options });
@@ -138,6 +155,8 @@ module.exports = {
   checkMessage,
   taggedMessage,
   checkTagged,
+  numberedMessage,
+  checkNumbered,
   startWorker,
   nextMessage,
   collectGarbage,

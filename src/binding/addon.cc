@@ -113,6 +113,7 @@ ChannelConfig config_from(const Napi::Object& o) {
   c.slab_size = static_cast<uint32_t>(to_u64(o.Get("slabSize")));
   c.pool_slabs = static_cast<uint32_t>(to_u64(o.Get("poolSlabs")));
   c.options = static_cast<uint32_t>(to_u64(o.Get("flags")));
+  c.overflow = o.Get("dropOldest").ToBoolean() ? Overflow::DropOldest : Overflow::Refuse;
   if (const uint64_t kind = to_u64(o.Get("kind"))) c.kind = static_cast<uint32_t>(kind);
   const uint64_t inline_max = to_u64(o.Get("inlineMax"));
   if (inline_max) c.inline_max = static_cast<uint32_t>(inline_max);
@@ -171,6 +172,8 @@ Napi::Value ChannelWrap::Stats(const Napi::CallbackInfo& info) {
   out.Set("bytesSent", num(static_cast<double>(s.bytes_sent)));
   out.Set("bytesReceived", num(static_cast<double>(s.bytes_received)));
   out.Set("lagged", num(static_cast<double>(s.lagged)));
+  out.Set("dropped", num(static_cast<double>(s.dropped)));
+  out.Set("droppedBytes", num(static_cast<double>(s.dropped_bytes)));
   out.Set("pool", pool);
   return out;
 }

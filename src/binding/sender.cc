@@ -17,13 +17,18 @@ Napi::Function SenderWrap::Define(Napi::Env env) {
 
 // (view, additional): the channel's first sender (its role already claimed by the
 // caller), or with `additional` one more producer, which upgrades the channel to
-// multi-producer. Throws ERR_CHANNEL_ROLE_TAKEN when every producer slot is taken.
+// multi-producer. Throws ERR_CHANNEL_ROLE_TAKEN when every producer slot is taken, and
+// always for a 'dropOldest' channel, which has one producer.
 SenderWrap::SenderWrap(const Napi::CallbackInfo& info) : ObjectWrap(info), attachment_(Attachment::from(info[0], ChannelKind::Queue)) {
   Hub& hub = *attachment_.hub;
   uint32_t ticket = kFirstProducerTicket;
   if (info[1].ToBoolean()) {
     if (hub.memory().claim_producer(&ticket) != Status::Ok) {
-      throw_channel_error(info.Env(), "ERR_CHANNEL_ROLE_TAKEN", "every producer slot of this channel is taken");
+      throw_channel_error(info.Env(), "ERR_CHANNEL_ROLE_TAKEN",
+                          hub.memory().layout().drops_oldest()
+                              ? "a 'dropOldest' channel has a single sender (it drops messages in place, which several "
+                                "senders cannot share), and that sender was already claimed"
+                              : "every producer slot of this channel is taken");
     }
     producer_.emplace(hub.memory(), hub.heap(), ticket);
   } else {

@@ -6,8 +6,9 @@
 //   +--------+--------+--------+--------+--------+--------+--------+--------+-----+------+
 //   |identity| state  |producer|consumer|data    |space   |pool    | class  |error|prod- |
 //   |(init   | flags, | tail,  | head,  |doorbell|doorbell|counters| heads  |area |ucer  |
-//   | only)  | roles, | counts,| counts |        |        |        |        |     |slots |
-//   |        | mode   | busy   |        |        |        |        |        |     |      |
+//   | only)  | roles, | counts,| taken, |        |        |        |        |     |slots |
+//   |        | mode   | drops, | counts,|        |        |        |        |     |      |
+//   |        |        | busy   | busy   |        |        |        |        |     |      |
 //   +--------+--------+--------+--------+--------+--------+--------+--------+-----+------+
 //   4096: ring (ring_bytes, power of two) | slab descriptors | arena (page aligned)
 //
@@ -32,7 +33,10 @@ namespace ringport {
 inline constexpr uint32_t kMagic = 0x54525052;  // "RPRT" little-endian
 // 2: records are committed by their header word and consumed space is zeroed (many
 // producers, record_ring.hpp); producer mode and slots.
-inline constexpr uint32_t kLayoutVersion = 2;
+// 3: the overflow policy in the identity block (drop-oldest channels: `taken`, drop
+// counters); consumed space is zeroed only once a channel leaves single mode (the
+// consumer's `releasing` flag).
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr uint32_t kMaxSlabClasses = 4;
 inline constexpr std::size_t kHeaderBytes = 4096;
 inline constexpr std::size_t kErrorAreaBytes = 2048;
@@ -55,6 +59,11 @@ inline constexpr bool is_value_kind(uint32_t kind) noexcept {
   return kind == static_cast<uint32_t>(ChannelKind::Watch) || kind == static_cast<uint32_t>(ChannelKind::Mailbox);
 }
 
+// What a send does when the channel is full: report Full (the caller waits, rejects or
+// buffers: JS's 'block', 'reject', 'grow'), or drop the oldest unread messages until it
+// fits (JS's 'dropOldest'; queue.hpp). A drop-oldest channel has one producer.
+enum class Overflow : uint32_t { Refuse = 0, DropOldest = 1 };
+
 // State bits, set once with fetch_or and never cleared.
 namespace state_bits {
 inline constexpr uint32_t kSenderClosed = 1u << 0;    // graceful close: drain, then end
@@ -70,13 +79,13 @@ inline constexpr uint32_t kSender = 1u << 0;
 inline constexpr uint32_t kReceiver = 1u << 1;
 }  // namespace role_bits
 
-// StateLine::producer_mode. Only ever moves forward: Single -> Upgrading
-// (-> TakingOver) -> Multi (queue.hpp describes the protocol).
+// StateLine::producer_mode. Only ever moves forward: Single -> Upgrading -> Clearing
+// -> Multi (queue.hpp describes the protocol).
 namespace producer_mode {
-inline constexpr uint32_t kSingle = 0;      // the first producer publishes with plain stores of tail
-inline constexpr uint32_t kUpgrading = 1;   // a second producer asked; waiting for the first to be quiescent
-inline constexpr uint32_t kTakingOver = 2;  // the first producer died mid-send; one producer cleans up after it
-inline constexpr uint32_t kMulti = 3;       // every producer claims with a CAS on tail and commits headers
+inline constexpr uint32_t kSingle = 0;     // the first producer publishes with plain stores of tail
+inline constexpr uint32_t kUpgrading = 1;  // a second producer asked; waiting for the first producer and the consumer to be quiescent
+inline constexpr uint32_t kClearing = 2;   // one producer zeroes the free space that single mode left dirty
+inline constexpr uint32_t kMulti = 3;      // every producer claims with a CAS on tail and commits headers
 }  // namespace producer_mode
 
 // Producer slots: slot 0 belongs to the channel's first producer (role_bits::kSender);
@@ -113,8 +122,10 @@ struct IdentityBlock {
   uint32_t inline_max;
   uint32_t class_count;
   SlabClassInfo classes[kMaxSlabClasses];
+  uint32_t overflow;  // Overflow
+  uint32_t pad;       // 0: the size stays a multiple of 8 without implicit padding
 };
-static_assert(sizeof(IdentityBlock) <= 512);
+static_assert(sizeof(IdentityBlock) == 168 && offsetof(IdentityBlock, overflow) == 160);  // no implicit padding
 
 // The lines below keep their distance with explicit padding, not alignas: a
 // SharedArrayBuffer's data is only 8-byte aligned (16 in practice), so a struct
@@ -136,16 +147,25 @@ struct ProducerLine {
   std::atomic<uint64_t> tail;
   std::atomic<uint64_t> messages;
   std::atomic<uint64_t> bytes;  // multi mode: includes bytes reserved by sends in progress
+  std::atomic<uint64_t> dropped;        // drop-oldest: messages dropped unread
+  std::atomic<uint64_t> dropped_bytes;  // drop-oldest: their payload bytes
   std::atomic<uint32_t> single_sending;  // 1 while the first producer is inside a single-mode send
-  uint8_t pad[kFalseSharingRange - 28];
+  uint8_t pad[kFalseSharingRange - 44];
 };
 
 struct ConsumerLine {
-  std::atomic<uint64_t> head;  // next byte position the consumer reads; only the consumer stores it
+  // Space before head is free for producers. The consumer alone stores it, except in a
+  // drop-oldest channel, where the owner of the record at head (the consumer, or the
+  // producer that dropped it) releases it, in ring order (record_ring.hpp).
+  std::atomic<uint64_t> head;
   std::atomic<uint64_t> messages;
   std::atomic<uint64_t> bytes;
   std::atomic<uint64_t> lagged;  // broadcast: times a receiver fell behind and skipped messages
-  uint8_t pad[kFalseSharingRange - 32];
+  // Drop-oldest only: records before `taken` belong to the consumer or were dropped;
+  // the consumer and the producer both move it by CAS (record_ring.hpp).
+  std::atomic<uint64_t> taken;
+  std::atomic<uint32_t> releasing;  // 1 while the consumer decides whether to zero and releases (queue.hpp)
+  uint8_t pad[kFalseSharingRange - 44];
 };
 
 // A sleeper flag plus an epoch to futex-wait on (see doorbell.hpp).
@@ -228,7 +248,10 @@ static_assert(offsetof(Header, class_heads) == 1280);
 static_assert(offsetof(Header, error) == 1792);
 static_assert(offsetof(Header, producers) == 3840);
 static_assert(offsetof(Header, state) + offsetof(StateLine, producer_mode) == 520);
-static_assert(offsetof(Header, producer) + offsetof(ProducerLine, single_sending) == 664);
+static_assert(offsetof(Header, producer) + offsetof(ProducerLine, dropped) == 664);
+static_assert(offsetof(Header, producer) + offsetof(ProducerLine, single_sending) == 680);
+static_assert(offsetof(Header, consumer) + offsetof(ConsumerLine, taken) == 800);
+static_assert(offsetof(Header, consumer) + offsetof(ConsumerLine, releasing) == 808);
 static_assert(sizeof(Header) <= kHeaderBytes && alignof(Header) == 8);
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free);
 
@@ -241,6 +264,7 @@ struct ChannelConfig {
   uint32_t inline_max = kDefaultInlineMax;
   uint32_t options = 0;
   uint32_t kind = static_cast<uint32_t>(ChannelKind::Queue);
+  Overflow overflow = Overflow::Refuse;
 };
 
 inline constexpr uint64_t round_up_pow2(uint64_t v) noexcept {
@@ -275,7 +299,10 @@ struct Layout {
   uint32_t class_count = 0;
   uint32_t kind = 0;
   uint32_t options = 0;
+  Overflow overflow = Overflow::Refuse;
   SlabClassInfo classes[kMaxSlabClasses] = {};
+
+  bool drops_oldest() const noexcept { return overflow == Overflow::DropOldest; }
 
   uint64_t slab_count() const noexcept {
     uint64_t n = 0;
@@ -310,9 +337,11 @@ struct Layout {
   // until one holds a whole `capacity`.
   static Status compute_queue(const ChannelConfig& cfg, Layout* out) noexcept {
     if (cfg.max_message_size < 1 || cfg.max_message_size > UINT32_MAX) return Status::InvalidArgument;
+    if (cfg.overflow != Overflow::Refuse && cfg.overflow != Overflow::DropOldest) return Status::InvalidArgument;
     Layout l;
     l.kind = cfg.kind;
     l.options = cfg.options;
+    l.overflow = cfg.overflow;
     l.capacity = round_up_pow2(cfg.capacity < kMinCapacity ? kMinCapacity : cfg.capacity);
     l.max_message_size = cfg.max_message_size;
     l.ring_offset = kHeaderBytes;
@@ -348,6 +377,7 @@ struct Layout {
   // Checks a layout read from untrusted memory against the buffer it came from.
   Status validate(uint64_t buffer_bytes) const noexcept {
     if (!is_known_kind(kind)) return Status::Corrupt;
+    if (overflow != Overflow::Refuse && overflow != Overflow::DropOldest) return Status::Corrupt;
     if (total_bytes == 0 || total_bytes > buffer_bytes) return Status::Corrupt;
     // Each offset is checked against total_bytes before anything is added to it: a
     // hostile offset near 2^64 would otherwise wrap around the end checks.
@@ -394,6 +424,7 @@ struct Layout {
     l.class_count = id.class_count;
     l.kind = id.kind;
     l.options = id.options;
+    l.overflow = static_cast<Overflow>(id.overflow);
     std::memcpy(l.classes, id.classes, sizeof(l.classes));
     return l;
   }
@@ -404,6 +435,7 @@ struct Layout {
     id.version = kLayoutVersion;
     id.kind = kind;
     id.options = options;
+    id.overflow = static_cast<uint32_t>(overflow);
     id.total_bytes = total_bytes;
     id.capacity = capacity;
     id.max_message_size = max_message_size;

@@ -1,5 +1,5 @@
 // The queue channel: one or many producers, one consumer, FIFO per producer, every
-// message delivered once.
+// message delivered once (or, when dropping oldest, delivered or dropped once).
 //
 // Design:
 // - ChannelMemory is a validated view of one channel's shared memory. Geometry is
@@ -25,25 +25,38 @@
 //   ChannelMemory::claim_producer() and sends in multi mode: budget by CAS on
 //   producer.bytes, claim by CAS on tail, commit by its header word (record_ring.hpp).
 //   The consumer reads both formats with one rule, so it never knows the mode.
-// - The upgrade, Single -> Upgrading -> Multi, is one-way. A producer in multi mode
+// - The upgrade, Single -> Upgrading -> Clearing -> Multi, is one-way. A producer in multi mode
 //   may only claim once the mode is Multi: the first producer's plain stores of tail
 //   and of its counters would otherwise overwrite claims. So the first producer, around
 //   each single-mode send, runs a Dekker handshake against the upgrader:
 //       first producer:  single_sending = 1; light barrier; mode == Single? send : go multi;
 //                        ... single_sending = 0 (release)
 //       upgrader:        mode = Upgrading; heavy barrier; wait until single_sending == 0
-//                        (acquire) or mode == Multi; mode = Multi
+//                        (acquire), and the consumer is idle (below); one upgrader:
+//                        Clearing, zero (below), Multi; the others wait for Multi
 //   The heavy barrier (membarrier) runs a full fence on every thread, so either the
 //   upgrader sees the flag of a send in progress, or that send sees Upgrading and goes
 //   multi without touching tail. The first producer pays two plain stores and a
 //   compiler barrier per send; the mode word shares the line of `state`, which every
 //   send reads anyway. The wait is for at most one send already in progress.
-// - Idle: the flag is 0, so the upgrade completes at once; the first producer notices
-//   the mode at its next send. Gone mid-send (its thread ended inside a send, which a
-//   Node thread cannot do, since termination only stops JavaScript): the flag stays 1,
-//   but its slot is no longer live, so one upgrader moves Upgrading -> TakingOver,
-//   zeroes the free space (the dead send may have written headers past tail), then
-//   sets Multi; the others wait for Multi.
+// - Zeroing: claims need free space to be zero (record_ring.hpp); a lone producer
+//   does not, so in single mode the consumer releases space without zeroing it (one
+//   memset less per drain), and the upgrade zeroes what single mode left dirty. The
+//   consumer runs a second Dekker handshake around each release:
+//       consumer:  releasing = 1; light barrier; zero = mode != Single; [zero]; head = ...;
+//                  releasing = 0 (release)
+//       upgrader:  (after its heavy barrier) wait until releasing == 0 (acquire)
+//   Either a release sees a mode past Single and zeroes, or the upgrader sees its flag
+//   and waits for it to end (a native call), then reads a head past it. The one
+//   upgrader in Clearing zeroes the free ring offsets that positions before tail wrote:
+//   those of positions [max(tail, ring size), head + ring size); in a fresh ring pages
+//   never touched stay untouched. The consumer pays two plain stores and a compiler
+//   barrier per drain; the mode shares the line of `state`, which it reads anyway.
+// - Idle: both flags are 0, so the upgrade completes at once; the first producer
+//   notices the mode at its next send. Gone mid-send (its thread ended inside a send,
+//   which a Node thread cannot do, since termination only stops JavaScript): the flag
+//   stays 1, but its slot is no longer live, so the upgrade goes on and zeroes all of
+//   the free space (the dead send may have written headers past tail).
 // - Records the first producer published before the upgrade sit below the tail the
 //   first claim starts from: nothing is lost or doubled, and each producer's records
 //   stay in its order of sends.
@@ -60,6 +73,22 @@
 //   record. No timer also means a sleeping consumer needs no timed wake-up:
 //   producer_gone() rings the data bell. A slab leased for such a claim is not
 //   recoverable (its lease is written only at commit) and stays leased.
+//
+// Drop-oldest (Overflow::DropOldest, JS `backpressure: 'dropOldest'`):
+// - One producer, in single mode for good: claim_producer() refuses more. Several
+//   would have to agree on which records each drops, and could not drop a record
+//   another one has claimed but not committed.
+// - A send that finds the budget or the ring full takes the oldest unread records from
+//   the consumer (record_ring.hpp: a CAS on `taken` decides who owns each record) until
+//   it fits, gives each dropped message's slab or heap block back at once, and counts
+//   it in producer.dropped / dropped_bytes. Buffered bytes are sent - received -
+//   dropped; only the producer writes the drop counters, so it never re-reads them.
+// - It never returns Full. It waits (spins, then yields) only while the consumer holds
+//   every record it could drop: until the consumer's current drain releases them,
+//   which it does every kReleaseEvery messages; Disconnected once the receiver is gone.
+//   A message larger than the capacity drops everything, then waits for that too.
+// - The consumer takes each record before it reads the payload, so it never delivers a
+//   torn or dropped message, and a message it took is never dropped.
 #pragma once
 
 #include <atomic>
@@ -93,9 +122,72 @@ struct HeapRef {
 };
 static_assert(sizeof(SlabRef) == 16 && sizeof(HeapRef) == 16);
 
+// A received message. Inline payloads point into the ring (or a receiver's scratch
+// copy) and must be copied before the next receive; slab and heap payloads belong to
+// the receiver until released. A broadcast's are shared: SharedSlab holds one
+// reference to the slab (broadcast.hpp), SharedHeap one to the block.
+struct Message {
+  enum class Owner { Ring, Slab, Heap, SharedSlab, SharedHeap } owner = Owner::Ring;
+  const uint8_t* data = nullptr;
+  uint32_t length = 0;
+  Lease lease{};                      // Owner::Slab, Owner::SharedSlab
+  HeapBlock block;                    // Owner::Heap
+  std::shared_ptr<HeapBlock> shared;  // Owner::SharedHeap
+};
+
+// decode_record() of a Slab or Heap record; out of line, to keep the inline case small.
+[[gnu::noinline]] inline Status decode_descriptor(RecordView r, const SlabPool& pool, HeapTable& heap, Message* m) noexcept {
+  switch (r.type) {
+    case RecordType::Slab: {
+      if (r.length != sizeof(SlabRef)) return Status::Corrupt;
+      SlabRef ref;
+      std::memcpy(&ref, r.payload, sizeof ref);
+      const Lease lease{ref.cls, ref.index, ref.generation};
+      if (!pool.is_leased(lease) || ref.length > pool.slab_size(ref.cls)) return Status::Corrupt;
+      m->owner = Message::Owner::Slab;
+      m->lease = lease;
+      m->data = pool.data(lease);
+      m->length = ref.length;
+      return Status::Ok;
+    }
+    case RecordType::Heap: {
+      if (r.length != sizeof(HeapRef)) return Status::Corrupt;
+      HeapRef ref;
+      std::memcpy(&ref, r.payload, sizeof ref);
+      if (!heap.take(ref.id, ref.length, &m->block)) return Status::Corrupt;
+      m->owner = Message::Owner::Heap;
+      m->data = m->block.data.get();
+      m->length = ref.length;
+      return Status::Ok;
+    }
+    default:
+      return Status::Corrupt;
+  }
+}
+
+// A Message for the record `r`: an Inline record's payload in the ring, or the slab or
+// heap block a Slab or Heap record names (a heap block leaves the table). Corrupt if
+// the descriptor names no such memory. Used by the consumer, and by a producer that
+// drops a record.
+// (RecordView by value: a reference would keep the caller's view in memory.)
+[[gnu::always_inline]] inline Status decode_record(RecordView r, const SlabPool& pool, HeapTable& heap, Message* m) noexcept {
+  if (r.type != RecordType::Inline) return decode_descriptor(r, pool, heap, m);
+  m->owner = Message::Owner::Ring;
+  m->data = r.payload;
+  m->length = r.length;
+  return Status::Ok;
+}
+
+// Gives a message's slab or heap block back (a message nobody will read).
+inline void give_back(Message& m, SlabPool& pool, HeapTable& heap) noexcept {
+  if (m.owner == Message::Owner::Slab) pool.release(m.lease);
+  if (m.owner == Message::Owner::Heap) heap.recycle(std::move(m.block));
+}
+
 struct ChannelStats {
   uint64_t sent, received, bytes_sent, bytes_received;
   uint64_t lagged;  // broadcast: lag events of all receivers
+  uint64_t dropped, dropped_bytes;  // drop-oldest: messages dropped unread, and their bytes
   uint64_t pool_slabs;
   int64_t pool_in_use, pool_high_water;
   uint64_t pool_fallbacks;
@@ -146,8 +238,11 @@ class ChannelMemory {
 
   // Takes a producer slot for an additional producer (not the role_bits::kSender one,
   // which owns slot 0): *ticket names it for QueueProducer and release_producer().
-  // RoleTaken when all kMaxProducers - 1 slots are live.
+  // RoleTaken when all kMaxProducers - 1 slots are live, and always in a drop-oldest
+  // channel: its one producer drops records in place (record_ring.hpp), which the
+  // claims of several could not share.
   Status claim_producer(uint32_t* ticket) noexcept {
+    if (layout_.drops_oldest()) return Status::RoleTaken;
     for (uint32_t i = 1; i < kMaxProducers; ++i) {
       std::atomic<uint32_t>& slot = header_->producers.slot[i];
       // relaxed: the CAS below re-checks.
@@ -269,6 +364,8 @@ class ChannelMemory {
     s.received = h.consumer.messages.load(std::memory_order_relaxed);
     s.bytes_received = h.consumer.bytes.load(std::memory_order_relaxed);
     s.lagged = h.consumer.lagged.load(std::memory_order_relaxed);
+    s.dropped = h.producer.dropped.load(std::memory_order_relaxed);
+    s.dropped_bytes = h.producer.dropped_bytes.load(std::memory_order_relaxed);
     s.pool_slabs = layout_.slab_count();
     s.pool_in_use = h.pool.in_use.load(std::memory_order_relaxed);
     s.pool_high_water = h.pool.high_water.load(std::memory_order_relaxed);
@@ -298,8 +395,10 @@ class QueueProducer {
   }
 
   // Copies `len` bytes into the channel. Never waits, except once, during the upgrade
-  // to multi mode, for a send of the first producer already in progress.
-  // Ok · Full · Closed · Disconnected · TooLarge · Corrupt.
+  // to multi mode, for a send of the first producer already in progress, and in a
+  // drop-oldest channel for the consumer to finish a drain it began on the messages it
+  // would otherwise drop. Ok · Full (never when dropping oldest) · Closed ·
+  // Disconnected · TooLarge · Corrupt.
   // `*rang` is set when a sleeping consumer was flagged and must be woken.
   Status try_send(const uint8_t* data, uint32_t len, bool* rang) noexcept {
     return in_mode([&] { return send_single(data, len); }, [&] { return send_multi(data, len); }, rang);
@@ -310,7 +409,7 @@ class QueueProducer {
     if (Status s = check_open(); s != Status::Ok) return s;
     const bool inline_payload = len <= memory_.layout().inline_max;
     if (!multi_ && mode_word().load(std::memory_order_relaxed) == producer_mode::kSingle) {  // relaxed: a hint
-      return check_room(inline_payload ? len : sizeof(SlabRef), len);
+      return drop_oldest_ ? Status::Ok : check_room(inline_payload ? len : sizeof(SlabRef), len);
     }
     if (Status s = check_budget(len, false); s != Status::Ok) return s;
     return claimer_.has_room(inline_payload ? RecordType::Inline : RecordType::Slab, len);
@@ -341,18 +440,19 @@ class QueueProducer {
         data_bell_(memory.header().data_bell),
         ticket_(ticket),
         multi_(multi),
-        asymmetric_(asymmetric_barriers()) {
+        asymmetric_(asymmetric_barriers()),
+        drop_oldest_(memory.layout().drops_oldest()) {
     // relaxed: in single mode only this producer writes these; see RingProducer's constructor.
     messages_ = memory.header().producer.messages.load(std::memory_order_relaxed);
     bytes_ = memory.header().producer.bytes.load(std::memory_order_relaxed);
-    cached_received_bytes_ = bytes_;
+    dropped_ = memory.header().producer.dropped.load(std::memory_order_relaxed);
+    dropped_bytes_ = memory.header().producer.dropped_bytes.load(std::memory_order_relaxed);
+    cached_received_bytes_ = bytes_ - dropped_bytes_;
   }
 
   ProducerLine& line() const noexcept { return memory_.header().producer; }
   std::atomic<uint32_t>& mode_word() const noexcept { return memory_.header().state.producer_mode; }
 
-  // The first producer's side of the handshake. True: single mode, and the caller must
-  // clear single_sending after the send. False: multi mode from now on.
   // Runs `single` inside the single-mode handshake while the channel is in single
   // mode, else `multi`; rings the consumer's doorbell after a success.
   template <class Single, class Multi>
@@ -371,6 +471,8 @@ class QueueProducer {
     return s;
   }
 
+  // The first producer's side of the handshake. True: single mode, and the caller must
+  // clear single_sending after the send. False: multi mode from now on.
   bool enter_single() noexcept {
     // relaxed + the light barrier: the barrier, with the upgrader's heavy one, orders
     // this store before our load of the mode (queue.hpp's Design).
@@ -387,8 +489,8 @@ class QueueProducer {
   Status commit_single(const Lease& lease, uint32_t len) noexcept {
     if (Status s = check_open(); s != Status::Ok) return s;
     if (len > memory_.layout().max_message_size) return Status::TooLarge;
-    if (Status s = check_room(sizeof(SlabRef), len); s != Status::Ok) return s;
-    uint8_t* at;
+    if (Status s = make_room(sizeof(SlabRef), len); s != Status::Ok) return s;
+    uint8_t* at = nullptr;
     claim_unchecked(RecordType::Slab, sizeof(SlabRef), &at);
     const SlabRef ref{lease.cls, lease.index, lease.generation, len};
     std::memcpy(at, &ref, sizeof ref);
@@ -397,7 +499,7 @@ class QueueProducer {
     return Status::Ok;
   }
 
-  Status commit_multi(const Lease& lease, uint32_t len) noexcept {
+  [[gnu::noinline]] Status commit_multi(const Lease& lease, uint32_t len) noexcept {
     if (Status s = check_open(); s != Status::Ok) return s;
     if (len > memory_.layout().max_message_size) return Status::TooLarge;
     if (Status s = await_multi(); s != Status::Ok) return s;
@@ -421,7 +523,7 @@ class QueueProducer {
     if (Status s = check_open(); s != Status::Ok) return s;
     if (len > memory_.layout().max_message_size) return Status::TooLarge;
     const bool inline_payload = len <= memory_.layout().inline_max;
-    if (Status s = check_room(inline_payload ? len : sizeof(SlabRef), len); s != Status::Ok) return s;
+    if (Status s = make_room(inline_payload ? len : sizeof(SlabRef), len); s != Status::Ok) return s;
     uint8_t* at = nullptr;
     if (inline_payload) {
       claim_unchecked(RecordType::Inline, len, &at);
@@ -434,7 +536,7 @@ class QueueProducer {
     return Status::Ok;
   }
 
-  Status send_multi(const uint8_t* data, uint32_t len) noexcept {
+  [[gnu::noinline]] Status send_multi(const uint8_t* data, uint32_t len) noexcept {
     if (Status s = check_open(); s != Status::Ok) return s;
     if (len > memory_.layout().max_message_size) return Status::TooLarge;
     if (Status s = await_multi(); s != Status::Ok) return s;
@@ -457,28 +559,86 @@ class QueueProducer {
     return Status::Ok;
   }
 
-  // Single mode: buffered bytes against the capacity, then room in the ring.
+  // Single mode: buffered bytes against the capacity, then room in the ring. Buffered:
+  // sent, less received, less dropped.
   Status check_room(uint32_t ring_payload, uint32_t len) noexcept {
     const uint64_t capacity = memory_.layout().capacity;
-    if (bytes_ != cached_received_bytes_ && bytes_ - cached_received_bytes_ + len > capacity) {
+    uint64_t gone = cached_received_bytes_ + dropped_bytes_;
+    if (bytes_ != gone && bytes_ - gone + len > capacity) {
       // acquire: pairs with the consumer's release of its byte count (with head).
       const uint64_t received = memory_.header().consumer.bytes.load(std::memory_order_acquire);
-      if (received > bytes_) return Status::Corrupt;
+      if (received > bytes_ - dropped_bytes_) return Status::Corrupt;
       cached_received_bytes_ = received;
-      if (bytes_ != received && bytes_ - received + len > capacity) return Status::Full;
+      gone = received + dropped_bytes_;
+      if (bytes_ != gone && bytes_ - gone + len > capacity) return Status::Full;
     }
     return ring_.has_room(ring_payload);
   }
 
-  // Waits until the mode is Multi: at most for one single-mode send in progress.
+  // check_room(), and in a drop-oldest channel, dropping the oldest unread messages
+  // until there is room (Design).
+  Status make_room(uint32_t ring_payload, uint32_t len) noexcept {
+    const Status s = check_room(ring_payload, len);
+    return s == Status::Full && drop_oldest_ ? drop_until_room(ring_payload, len) : s;
+  }
+
+  [[gnu::noinline]] Status drop_until_room(uint32_t ring_payload, uint32_t len) noexcept {
+    for (uint32_t waits = 0;;) {
+      RecordView r;
+      Status s = ring_.drop_oldest(&r);
+      if (s == Status::Ok) {
+        const Status dropped = count_dropped(r);
+        while ((s = ring_.release_dropped()) == Status::Full) {
+          if (Status w = wait_for_consumer(waits++); w != Status::Ok) return w;
+        }
+        if (s != Status::Ok) return s;
+        if (dropped != Status::Ok) return dropped;
+      } else if (s == Status::Empty) {
+        if (Status w = wait_for_consumer(waits++); w != Status::Ok) return w;  // it holds every message: its drain ends soon
+      } else {
+        return s;
+      }
+      if ((s = check_room(ring_payload, len)) != Status::Full) return s;
+    }
+  }
+
+  // A record we took from the consumer: its slab or heap block goes back, and a
+  // message is counted as dropped.
+  Status count_dropped(const RecordView& r) noexcept {
+    if (r.type == RecordType::Padding) return Status::Ok;
+    Message m;
+    if (Status s = decode_record(r, pool_, heap_, &m); s != Status::Ok) return s;
+    give_back(m, pool_, heap_);
+    ++dropped_;
+    dropped_bytes_ += m.length;
+    // relaxed: statistics, and (dropped_bytes) our own budget, which only we read back.
+    line().dropped.store(dropped_, std::memory_order_relaxed);
+    line().dropped_bytes.store(dropped_bytes_, std::memory_order_relaxed);
+    return Status::Ok;
+  }
+
+  // Drop-oldest: a bounded wait for the consumer to release what it took (it does so
+  // before its current drain returns). Disconnected once the receiver is gone.
+  Status wait_for_consumer(uint32_t waits) noexcept {
+    if (waits % 64 != 63) {
+      cpu_relax();
+      return Status::Ok;
+    }
+    if (memory_.state() & state_bits::kReceiverEnded) return Status::Disconnected;
+    std::this_thread::yield();
+    return Status::Ok;
+  }
+
+  // Waits until the mode is Multi: at most for one single-mode send and one release by
+  // the consumer already in progress, and for one producer's zeroing of the free space.
   Status await_multi() noexcept {
     std::atomic<uint32_t>& mode = mode_word();
-    // acquire: pairs with the release that set Multi; a taker-over's zeroing of the
-    // free space comes before our claims.
+    // acquire: pairs with the release that set Multi; the zeroing of the free space
+    // comes before our claims.
     if (mode.load(std::memory_order_acquire) == producer_mode::kMulti) return Status::Ok;
-    // The upgrader's half of the handshake: Upgrading was stored (our constructor, or
-    // another producer's) before this barrier, so a single-mode send that has not
-    // raised its flag by now will see it.
+    // The upgrader's half of both handshakes: Upgrading was stored (our constructor, or
+    // another producer's) before this barrier, so a single-mode send that has not raised
+    // its flag by now will see it, and so will a release by the consumer.
     heavy_barrier();
     const Deadline give_up(upgrade_wait_ns());
     for (uint32_t spins = 0;; ++spins) {
@@ -487,16 +647,14 @@ class QueueProducer {
       if (m == producer_mode::kUpgrading) {
         // acquire: pairs with the first producer's release of its flag; its last tail
         // and counter stores happen before our claims.
-        if (line().single_sending.load(std::memory_order_acquire) == 0) {
-          // release: pairs with the acquire loads of the mode above.
-          mode.compare_exchange_strong(m, producer_mode::kMulti, std::memory_order_release, std::memory_order_relaxed);
-          continue;
+        const bool first_idle = line().single_sending.load(std::memory_order_acquire) == 0;
+        const bool first_dead = !first_idle && !memory_.producer_live(kFirstProducerTicket);
+        // acq_rel: one producer wins the zeroing; acquire orders it after the flags read above.
+        if ((first_idle || first_dead) && consumer_idle() &&
+            mode.compare_exchange_strong(m, producer_mode::kClearing, std::memory_order_acq_rel, std::memory_order_relaxed)) {
+          return clear_free_space(first_dead);
         }
-        if (!memory_.producer_live(kFirstProducerTicket) &&
-            mode.compare_exchange_strong(m, producer_mode::kTakingOver, std::memory_order_acq_rel, std::memory_order_relaxed)) {
-          return take_over();
-        }
-      } else if (m != producer_mode::kTakingOver) {
+      } else if (m != producer_mode::kClearing) {
         return Status::Corrupt;
       }
       if (spins % 64 == 63) {
@@ -509,8 +667,8 @@ class QueueProducer {
   }
 
   // How long await_multi() waits for what only another thread can end: a single-mode
-  // send in progress (one copy of at most max_message_size bytes) or a take-over (a
-  // memset of the ring). At 16 ns a byte (60 MB/s, far below any copy here, sanitizers
+  // send in progress (one copy of at most max_message_size bytes) or a clearing of the
+  // free space (a memset of the ring). At 16 ns a byte (60 MB/s, far below any copy here, sanitizers
   // included) plus a second, a longer wait means someone overwrote the mode or flag
   // word: Corrupt, not a thread spinning forever (found by fuzzing: an attach_fuzzer
   // timeout). A fuzz target has one thread, so nothing could end the wait there.
@@ -523,19 +681,32 @@ class QueueProducer {
 #endif
   }
 
-  // The first producer died inside a single-mode send; we alone hold TakingOver. What
-  // it wrote past tail is not published: zero the free space, then let claims begin.
-  Status take_over() noexcept {
+  // Whether no release that decided not to zero can still be under way (see await_multi()).
+  bool consumer_idle() const noexcept {
+    // acquire: pairs with the consumer's release of its flag; its head store and any
+    // zeroing happen before we read head.
+    if (memory_.header().consumer.releasing.load(std::memory_order_acquire) == 0) return true;
+    return (memory_.state() & state_bits::kReceiverEnded) != 0;  // no release will come
+  }
+
+  // We alone hold Clearing: single mode did not zero consumed space, so zero the free
+  // space before claims begin. A ring offset needs it only if a position before tail
+  // wrote it: free positions from max(tail, ring size). A first producer that died
+  // mid-send may also have written past tail: then all of the free space.
+  Status clear_free_space(bool first_dead) noexcept {
     const uint64_t bytes = memory_.layout().ring_bytes;
     // acquire: pairs with the consumer's release of head; the space up to it is consumed.
     const uint64_t head = memory_.header().consumer.head.load(std::memory_order_acquire);
-    // relaxed: no producer moves tail now (the first is dead, the others wait for Multi).
+    // relaxed: no producer moves tail now (the first is done, the others wait for Multi).
     const uint64_t tail = line().tail.load(std::memory_order_relaxed);
     if (head > tail || tail - head > bytes || tail % kRecordAlign != 0) return Status::Corrupt;
-    const uint64_t from = tail & (bytes - 1), n = bytes - (tail - head);
-    const uint64_t first = n < bytes - from ? n : bytes - from;
-    std::memset(memory_.ring() + from, 0, first);
-    std::memset(memory_.ring(), 0, n - first);
+    const uint64_t from = first_dead || tail >= bytes ? tail : bytes;
+    if (from < head + bytes) {
+      const uint64_t offset = from & (bytes - 1), n = head + bytes - from;
+      const uint64_t first = n < bytes - offset ? n : bytes - offset;
+      std::memset(memory_.ring() + offset, 0, first);
+      std::memset(memory_.ring(), 0, n - first);
+    }
     // release: pairs with await_multi()'s acquire; the zeroing comes before any claim.
     mode_word().store(producer_mode::kMulti, std::memory_order_release);
     return Status::Ok;
@@ -609,7 +780,7 @@ class QueueProducer {
 
   // Single mode: writes the payload to a slab, or a heap block when no slab is free,
   // and claims the descriptor record. Room was checked, so the claim cannot fail.
-  Status write_outside_ring(const uint8_t* data, uint32_t len, uint8_t** at) noexcept {
+  [[gnu::noinline]] Status write_outside_ring(const uint8_t* data, uint32_t len, uint8_t** at) noexcept {
     uint32_t cls;
     Lease lease;
     if (pool_.class_for(len, &cls) && pool_.acquire(cls, &lease) == Status::Ok) {
@@ -630,20 +801,23 @@ class QueueProducer {
     return Status::Ok;
   }
 
-  void claim_unchecked(RecordType type, uint32_t payload, uint8_t** at) noexcept {
+  [[gnu::always_inline]] void claim_unchecked(RecordType type, uint32_t payload, uint8_t** at) noexcept {
     [[maybe_unused]] const Status s = ring_.claim(type, payload, at);
   }
 
   void account(uint32_t len) noexcept {
-    ++messages_;
-    bytes_ += len;
+    // Through locals: the compiler may pair the two member updates into one 16-byte
+    // store, and reading a member back right after it stalls store forwarding.
+    const uint64_t messages = messages_ + 1, bytes = bytes_ + len;
+    messages_ = messages;
+    bytes_ = bytes;
     // relaxed: counters; the consumer never orders memory through them. `bytes` is
     // compared against the consumer's count, which only ever trails it.
-    line().messages.store(messages_, std::memory_order_relaxed);
-    line().bytes.store(bytes_, std::memory_order_relaxed);
+    line().messages.store(messages, std::memory_order_relaxed);
+    line().bytes.store(bytes, std::memory_order_relaxed);
   }
 
-  ChannelMemory& memory_;
+  ChannelMemory memory_;  // a copy of the view: one load less on every access
   HeapTable& heap_;
   RingProducer ring_;    // single mode
   RingClaimer claimer_;  // multi mode
@@ -652,34 +826,32 @@ class QueueProducer {
   const uint32_t ticket_;
   bool multi_;  // this producer has seen multi mode (or is an additional producer)
   const bool asymmetric_;
-  uint64_t messages_ = 0;  // single mode
-  uint64_t bytes_ = 0;     // single mode
+  const bool drop_oldest_;
+  // Counters updated together are kept apart: the compiler pairs adjacent ones into
+  // one 16-byte load, add and store, and the 8-byte reads of one of them that follow
+  // cannot be forwarded from that store (measured: ~7 ns of a 35 ns send and drain).
+  uint64_t messages_ = 0;       // single mode
+  uint64_t dropped_bytes_ = 0;  // drop-oldest
+  uint64_t bytes_ = 0;          // single mode
+  uint64_t dropped_ = 0;        // drop-oldest
   uint64_t cached_received_bytes_ = 0;
-};
-
-// A received message. Inline payloads point into the ring (or a receiver's scratch
-// copy) and must be copied before the next receive; slab and heap payloads belong to
-// the receiver until released. A broadcast's are shared: SharedSlab holds one
-// reference to the slab (broadcast.hpp), SharedHeap one to the block.
-struct Message {
-  enum class Owner { Ring, Slab, Heap, SharedSlab, SharedHeap } owner = Owner::Ring;
-  const uint8_t* data = nullptr;
-  uint32_t length = 0;
-  Lease lease{};                      // Owner::Slab, Owner::SharedSlab
-  HeapBlock block;                    // Owner::Heap
-  std::shared_ptr<HeapBlock> shared;  // Owner::SharedHeap
 };
 
 // The consuming end. One per channel; lives in the consumer's thread.
 class QueueConsumer {
  public:
+  // Drop-oldest: messages taken per release within one drain (Design).
+  static constexpr std::size_t kReleaseEvery = 64;
+
   QueueConsumer(ChannelMemory& memory, HeapTable& heap) noexcept
       : memory_(memory),
         heap_(heap),
         ring_(memory.ring(), memory.layout().ring_bytes, memory.header().producer, memory.header().consumer,
-              &memory.header().producers),
+              &memory.header().producers, memory.layout().drops_oldest()),
         pool_(memory.base(), memory.layout(), memory.header()),
-        space_bell_(memory.header().space_bell) {
+        space_bell_(memory.header().space_bell),
+        asymmetric_(asymmetric_barriers()),
+        drop_oldest_(memory.layout().drops_oldest()) {
     // relaxed: only this consumer writes these.
     messages_ = memory.header().consumer.messages.load(std::memory_order_relaxed);
     bytes_ = memory.header().consumer.bytes.load(std::memory_order_relaxed);
@@ -693,35 +865,42 @@ class QueueConsumer {
   template <class OnMessage>
   Status drain(std::size_t max, OnMessage&& on_message, bool* rang) noexcept {
     *rang = false;
-    uint32_t st = memory_.state();
-    if (st & state_bits::kSenderErrored) {
-      discard_all();
-      return Status::Errored;
+    // A loop, not a recursive call for records that came in at the end: a recursive
+    // call would keep `on_message` in memory, and its fields out of registers.
+    for (;;) {
+      if (const uint32_t st = memory_.state(); st & (state_bits::kSenderErrored | state_bits::kReceiverClosed)) return closed(st);
+      std::size_t delivered = 0;
+      Status s = Status::Ok;
+      while (delivered < max) {
+        Message m;
+        s = next(&m);
+        if (s != Status::Ok) break;
+        on_message(m);
+        // A producer that drops oldest may be waiting for what we took: release in steps.
+        if (++delivered % kReleaseEvery == 0 && drop_oldest_) finish(rang);
+      }
+      if (consumed_) finish(rang);  // abandoned records only, too: still give back their space and bytes
+      if (delivered) return Status::Ok;
+      if (s != Status::Empty) return s;
+      if ((s = end_of_stream()) != Status::Ok) return s;  // Ok: records came in meanwhile
     }
-    if (st & state_bits::kReceiverClosed) return Status::Closed;
-    std::size_t delivered = 0;
-    Status s = Status::Ok;
-    while (delivered < max) {
-      Message m;
-      s = next(&m);
-      if (s != Status::Ok) break;
-      on_message(m);
-      ++delivered;
-    }
-    if (delivered) {
-      finish(rang);
-      return Status::Ok;
-    }
-    if (skipped_) finish(rang);  // abandoned records only: still give back their space and bytes
-    if (s != Status::Empty) return s;
-    // Nothing now: has the stream ended? Re-read tail after the state, as the
-    // producer publishes before it sets a close bit.
-    st = memory_.state();
+  }
+
+  // drain() on a channel closed with an error (buffered messages are dropped), or by
+  // the receiver.
+  [[gnu::noinline]] Status closed(uint32_t st) noexcept {
+    if (!(st & state_bits::kSenderErrored)) return Status::Closed;
+    discard_all();
+    return Status::Errored;
+  }
+
+  // drain() found nothing: has the stream ended? Closed, Disconnected, Empty (not
+  // ended), Ok (records came in meanwhile: drain again) or Corrupt. Re-reads tail after
+  // the state, as the producer publishes before it sets a close bit.
+  [[gnu::noinline]] Status end_of_stream() noexcept {
+    const uint32_t st = memory_.state();
     if (!(st & (state_bits::kSenderClosed | state_bits::kSenderGone))) return Status::Empty;
-    RecordView r;
-    s = ring_.peek(&r);
-    if (s == Status::Ok) return drain(max, on_message, rang);
-    if (s != Status::Empty) return s;
+    if (const Status s = ring_.poll(); s != Status::Empty) return s;
     return (st & state_bits::kSenderClosed) ? Status::Closed : Status::Disconnected;
   }
 
@@ -746,11 +925,11 @@ class QueueConsumer {
 
   // Drops every buffered message, returning slabs and heap blocks.
   void discard_all() noexcept {
-    bool rang;
+    bool rang = false;
     for (;;) {
       Message m;
       if (next(&m) != Status::Ok) break;
-      if (m.owner == Message::Owner::Slab) pool_.release(m.lease);
+      give_back(m, pool_, heap_);
     }
     finish(&rang);
   }
@@ -760,8 +939,7 @@ class QueueConsumer {
   bool ready() noexcept {
     const uint32_t st = memory_.state();
     if (st & (state_bits::kSenderErrored | state_bits::kSenderClosed | state_bits::kSenderGone | state_bits::kReceiverClosed)) return true;
-    RecordView r;
-    return ring_.peek(&r) != Status::Empty;
+    return ring_.poll() != Status::Empty;
   }
 
   Doorbell data_bell() noexcept { return Doorbell(memory_.header().data_bell); }
@@ -769,79 +947,80 @@ class QueueConsumer {
   ChannelMemory& memory() noexcept { return memory_; }
 
  private:
-  Status next(Message* m) noexcept {
+  // The next message. A record whose descriptor is corrupt stays unread (every drain
+  // reports it), except in a drop-oldest ring, where it is taken before it is read.
+  [[gnu::always_inline]] Status next(Message* m) noexcept {
+    if (drop_oldest_) return next_taken(m);
     RecordView r;
-    for (;;) {
-      if (Status s = ring_.peek(&r); s != Status::Ok) return s;
-      if (r.type != RecordType::Abandoned) break;
-      // Its producer reserved these bytes and will never send them: count them as
-      // received so that the budget gets them back (and bytes_sent == bytes_received).
-      ring_.consume();
-      bytes_ += r.length;
-      skipped_ = true;
-    }
-    if (Status s = decode(r, m); s != Status::Ok) return s;
+    if (Status s = ring_.peek(&r); s != Status::Ok) return s;
+    if (r.type == RecordType::Abandoned) [[unlikely]] return skip_abandoned(r.length, m);
+    if (Status s = decode_record(r, pool_, heap_, m); s != Status::Ok) return s;
     ring_.consume();
+    consumed_ = true;
     ++messages_;
     bytes_ += m->length;
     return Status::Ok;
   }
 
-  Status decode(const RecordView& r, Message* m) noexcept {
-    switch (r.type) {
-      case RecordType::Inline:
-        m->owner = Message::Owner::Ring;
-        m->data = r.payload;
-        m->length = r.length;
-        return Status::Ok;
-      case RecordType::Slab: {
-        if (r.length != sizeof(SlabRef)) return Status::Corrupt;
-        SlabRef ref;
-        std::memcpy(&ref, r.payload, sizeof ref);
-        const Lease lease{ref.cls, ref.index, ref.generation};
-        if (!pool_.is_leased(lease) || ref.length > pool_.slab_size(ref.cls)) return Status::Corrupt;
-        m->owner = Message::Owner::Slab;
-        m->lease = lease;
-        m->data = pool_.data(lease);
-        m->length = ref.length;
-        return Status::Ok;
-      }
-      case RecordType::Heap: {
-        if (r.length != sizeof(HeapRef)) return Status::Corrupt;
-        HeapRef ref;
-        std::memcpy(&ref, r.payload, sizeof ref);
-        if (!heap_.take(ref.id, ref.length, &m->block)) return Status::Corrupt;
-        m->owner = Message::Owner::Heap;
-        m->data = m->block.data.get();
-        m->length = ref.length;
-        return Status::Ok;
-      }
-      default:
-        return Status::Corrupt;
-    }
+  // next() of a drop-oldest ring: the record is taken before it is read.
+  [[gnu::noinline]] Status next_taken(Message* m) noexcept {
+    RecordView r;
+    if (Status s = ring_.take(&r); s != Status::Ok) return s;
+    consumed_ = true;
+    if (r.type == RecordType::Abandoned) return skip_abandoned(r.length, m);
+    if (Status s = decode_record(r, pool_, heap_, m); s != Status::Ok) return s;
+    ++messages_;
+    bytes_ += m->length;
+    return Status::Ok;
   }
 
-  void finish(bool* rang) noexcept {
-    skipped_ = false;
+  // next() found an Abandoned record: its producer reserved these bytes and will never
+  // send them. Counts them as received, so that the budget gets them back (and
+  // bytes_sent == bytes_received), and goes on to the next record.
+  [[gnu::noinline]] Status skip_abandoned(uint32_t length, Message* m) noexcept {
+    if (!drop_oldest_) ring_.consume();
+    consumed_ = true;
+    bytes_ += length;
+    return next(m);
+  }
+
+  // Stores the counters and releases what was consumed. Inlined into drain(): about 20
+  // of the ~320 instructions of a one-message send and drain were the call.
+  [[gnu::always_inline]] void finish(bool* rang) noexcept {
+    consumed_ = false;
     auto& line = memory_.header().consumer;
     // relaxed: statistics, ordered before head's release store below, which is
     // what the producer's acquire pairs with.
     line.messages.store(messages_, std::memory_order_relaxed);
     // release: pairs with the producer's acquire in check_room().
     line.bytes.store(bytes_, std::memory_order_release);
-    if (ring_.publish()) *rang = space_bell_.ring_if_sleeping();
+    // The consumer's half of the zeroing handshake (Design): raise the flag, then read
+    // the mode. relaxed + the light barrier: with the upgrader's heavy barrier, either it
+    // sees the flag or we see a mode past Single.
+    line.releasing.store(1, std::memory_order_relaxed);
+    light_barrier(asymmetric_);
+    // relaxed: the handshake orders it; zeroing is decided by it, nothing is read through it.
+    const bool zero = memory_.header().state.producer_mode.load(std::memory_order_relaxed) != producer_mode::kSingle;
+    const bool released = ring_.publish(zero);
+    // release: pairs with the upgrader's acquire; our head store (and zeroing) come
+    // before it reads head.
+    line.releasing.store(0, std::memory_order_release);
+    if (released && space_bell_.ring_if_sleeping()) *rang = true;
   }
 
   static constexpr int64_t kSendInProgressWaitNs = 100'000'000;
 
-  ChannelMemory& memory_;
+  ChannelMemory memory_;  // a copy of the view: one load less on every access
   HeapTable& heap_;
   RingConsumer ring_;
   SlabPool pool_;
   Doorbell space_bell_;
+  const bool asymmetric_;
+  const bool drop_oldest_;
+  // Apart, as in QueueProducer: updated together, adjacent counters would be paired.
   uint64_t messages_ = 0;
+  bool consumed_ = false;  // records (messages or abandoned claims) taken since the last finish()
   uint64_t bytes_ = 0;
-  bool skipped_ = false;  // abandoned records consumed since the last finish()
 };
 
 }  // namespace ringport

@@ -4,9 +4,10 @@
 //
 // Design:
 // - Positions are monotonic 64-bit byte counters; `position & (bytes - 1)` is the
-//   offset. Producers store `tail`, the consumer alone stores `head`, each on its own
-//   128-byte line. Neither ever moves backwards, so `tail - head` is the number of
-//   bytes in use, and the full ring is usable (no spare slot).
+//   offset. Producers store `tail`, the consumer stores `head` (in a drop-oldest ring,
+//   so does the producer: below), each on its own 128-byte line. Neither ever moves
+//   backwards, so `tail - head` is the number of bytes in use, and the full ring is
+//   usable (no spare slot).
 // - A record is an 8-byte header word {u32 length, u32 tag} followed by the payload,
 //   padded to 8 bytes. tag = type byte | owner << 8, owner = (generation << 8) | producer
 //   slot (layout.hpp). A record never wraps: when it does not fit before the end of the
@@ -21,15 +22,35 @@
 //   claimed; a header word says what is committed.
 // - The consumer reads records in [head, tail) in order, each once its header word is
 //   committed (acquire). A lone producer's headers are always committed below tail, so
-//   one consumer reads both. The consumer zeroes every byte it consumes before it
-//   releases it with `head`, and the ring starts zeroed: a header word in free space is
-//   always 0, so stale bytes from an earlier lap never look committed.
+//   one consumer reads both. Claims need a header word in free space to be 0, so that
+//   stale bytes from an earlier lap never look committed: the ring starts zeroed, and
+//   once a ring has many producers the consumer zeroes every byte it consumes before it
+//   releases it with `head` (publish(zero); queue.hpp says when, and how the switch to
+//   many producers zeroes what a lone producer's ring left dirty).
 // - Unblock (Aeron's LogBufferUnblocker, made safe by producer slots): a claim marker
 //   at the head whose owner's slot is no longer live under the marker's generation
 //   belongs to a producer that was released or declared gone and will never commit.
 //   The consumer CASes the marker into an Abandoned record and moves on. A claim whose
 //   marker is not written yet (a zero word below tail) cannot be attributed and stays
 //   pending: the CAS and the marker store are a few instructions inside one native call.
+// - Drop-oldest (one RingProducer that may drop records the consumer has not read;
+//   queue.hpp): `taken` splits [head, tail). Records before it belong to the consumer
+//   (it is reading them) or to the producer (it dropped them and gives back their
+//   memory); records from it on are unread, and the producer may drop them. Both sides
+//   move `taken` with a CAS, so every record has exactly one owner:
+//       consumer, take():         CAS t -> t | 1 (pin); read the header at t; store t + size
+//       producer, drop_oldest():  CAS t -> t + size, when t is not pinned; free its slab
+//   The pin keeps the producer from dropping a record while the consumer reads its
+//   header: once a record is dropped and its space released, the producer may rewrite
+//   it, and reading a header that may be rewritten at the same time would be a data
+//   race (and a stale one could look corrupt). Space still goes back in ring order:
+//   each owner stores head = the end of its records once head reaches their start
+//   (publish(), release_dropped()). The producer drops only records after the
+//   consumer's, so it waits at most for the consumer's current drain (one native call;
+//   it releases in steps); the consumer waits at most for the producer's current send.
+//   When the consumer finds `taken` past its position (the producer dropped records
+//   there), it first releases the records it holds, then resumes at `taken`. A producer
+//   whose slot is no longer live will not release its drop: the consumer releases past it.
 // - Each side caches the other's position and re-reads it only when the cached value
 //   says the ring is full (producers) or empty (consumer).
 // - The memory is untrusted (DESIGN.md): every position and header read from it is
@@ -40,6 +61,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <thread>
 
 #include "layout.hpp"
 #include "status.hpp"
@@ -85,6 +107,15 @@ inline std::atomic_ref<uint64_t> header_at(uint8_t* ring, uint64_t offset) noexc
   return std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(ring + offset));
 }
 
+// A record as the consumer (or a dropping producer) sees it; `payload` points into the
+// ring and is valid until the space is released. An Abandoned record has no payload;
+// `length` is the byte count of the message it was claimed for.
+struct RecordView {
+  RecordType type;
+  uint32_t length;
+  const uint8_t* payload;
+};
+
 // The producer half. Lives in the producer's thread; not thread-safe.
 class RingProducer {
  public:
@@ -103,7 +134,7 @@ class RingProducer {
   // Full: no room until the consumer advances. TooLarge: can never fit in this ring,
   // or not at this position: a record over half the ring may need more than the
   // whole ring once the padding before a wrap is counted.
-  Status claim(RecordType type, uint32_t payload, uint8_t** out) noexcept {
+  [[gnu::always_inline]] Status claim(RecordType type, uint32_t payload, uint8_t** out) noexcept {
     const uint64_t size = record_size(payload);
     if (size > bytes_) return Status::TooLarge;
     const uint64_t offset = claimed_ & mask_;
@@ -140,10 +171,61 @@ class RingProducer {
 
   uint64_t published() const noexcept { return published_; }
 
+  // Drop-oldest: takes the oldest unread record away from the consumer. Ok: *out is
+  // that record (or the padding before a wrap: nothing to give back), its payload ours
+  // to read; call release_dropped() next. Empty: nothing to take now (the consumer took
+  // everything up to tail and has not released it yet, or is taking a record this
+  // instant). Corrupt.
+  Status drop_oldest(RecordView* out) noexcept {
+    std::atomic<uint64_t>& taken = consumer_.taken;
+    // relaxed: the CAS below validates it; nothing is read through it.
+    uint64_t t = taken.load(std::memory_order_relaxed);
+    for (;;) {
+      if (t & 1) return Status::Empty;  // pinned: the consumer is taking the record at t
+      if (t == published_) return Status::Empty;
+      if (t > published_ || published_ - t > bytes_ || t % kRecordAlign != 0) return Status::Corrupt;
+      const uint64_t offset = t & mask_, to_end = bytes_ - offset;
+      // relaxed: a header we wrote; the consumer never writes a drop-oldest ring.
+      const uint64_t word = header_at(ring_, offset).load(std::memory_order_relaxed);
+      const uint32_t length = static_cast<uint32_t>(word), type = static_cast<uint32_t>(word >> 32);
+      const uint64_t size = record_size(length);
+      if (size > to_end || size > published_ - t) return Status::Corrupt;
+      if (type == static_cast<uint32_t>(RecordType::Padding) ? size != to_end : !is_message_type(type)) return Status::Corrupt;
+      // release: pairs with the consumer's acquire in pin(); the tail we published
+      // before is visible to it once it sees `taken` past these records.
+      if (taken.compare_exchange_weak(t, t + size, std::memory_order_release, std::memory_order_relaxed)) {
+        dropped_from_ = t;
+        dropped_to_ = t + size;
+        *out = RecordView{static_cast<RecordType>(type), length, ring_ + offset + sizeof(RecordHeader)};
+        return Status::Ok;
+      }
+    }
+  }
+
+  // Drop-oldest: returns the space of the record drop_oldest() took to the ring. Ok;
+  // Full while the consumer still holds records before it (until the end of its current
+  // drain); Corrupt.
+  Status release_dropped() noexcept {
+    // acquire: pairs with the consumer's release of head; its reads of the records
+    // before ours happened before we overwrite them.
+    const uint64_t head = consumer_.head.load(std::memory_order_acquire);
+    if (head != dropped_from_) return head < dropped_from_ ? Status::Full : Status::Corrupt;
+    // release: pairs with the consumer's acquire in its wait for head; it releases the
+    // records after ours only after this store.
+    consumer_.head.store(dropped_to_, std::memory_order_release);
+    cached_head_ = dropped_to_;
+    return Status::Ok;
+  }
+
  private:
   Status ensure_room(uint64_t need) noexcept {
     if (need > bytes_) return Status::TooLarge;  // Full would never clear: no head makes room
     if (claimed_ + need - cached_head_ <= bytes_) return Status::Ok;
+    return refresh_head(need);
+  }
+
+  // ensure_room() once the cached head says full; out of line, to keep claims small.
+  [[gnu::noinline]] Status refresh_head(uint64_t need) noexcept {
     // acquire: pairs with the consumer's release store of head; its reads of the
     // bytes we are about to overwrite happened before.
     const uint64_t head = consumer_.head.load(std::memory_order_acquire);
@@ -165,6 +247,7 @@ class RingProducer {
   uint64_t claimed_;      // end of the last claimed record
   uint64_t published_;    // last value stored to tail
   uint64_t cached_head_;  // consumer's head as last read
+  uint64_t dropped_from_ = 0, dropped_to_ = 0;  // the record drop_oldest() took last
 };
 
 // One of many producers. Each producer thread has its own; any number may claim at
@@ -270,33 +353,75 @@ class RingClaimer {
   uint64_t cached_head_;
 };
 
-// A record as the consumer sees it; `payload` points into the ring and is valid until
-// the consumer publishes past it. An Abandoned record has no payload; `length` is the
-// byte count of the message it was claimed for.
-struct RecordView {
-  RecordType type;
-  uint32_t length;
-  const uint8_t* payload;
-};
-
 // The consumer half. Lives in the consumer's thread; not thread-safe.
 class RingConsumer {
  public:
   // `slots`: the channel's producer slots, to unblock claims of producers that are
-  // gone; null for a ring that only one producer ever writes.
+  // gone (and, with `drop_oldest`, to tell that the lone producer is); null for a ring
+  // that only one producer ever writes. `drop_oldest`: the producer may drop unread
+  // records (take() and publish() follow its protocol).
   RingConsumer(uint8_t* ring, uint64_t ring_bytes, ProducerLine& producer, ConsumerLine& consumer,
-               const ProducerSlots* slots = nullptr) noexcept
-      : ring_(ring), bytes_(ring_bytes), mask_(ring_bytes - 1), producer_(producer), consumer_(consumer), slots_(slots) {
+               const ProducerSlots* slots = nullptr, bool drop_oldest = false) noexcept
+      : ring_(ring),
+        bytes_(ring_bytes),
+        mask_(ring_bytes - 1),
+        producer_(producer),
+        consumer_(consumer),
+        slots_(slots),
+        taken_(drop_oldest ? &consumer.taken : nullptr) {
     // relaxed: as in RingProducer; validated on first use by peek().
     uint64_t h = consumer_.head.load(std::memory_order_relaxed);
     read_ = published_ = (h % kRecordAlign == 0) ? h : 0;
     cached_tail_ = read_;
   }
 
-  // Looks at the next record without consuming it, skipping padding.
+  // Looks at the next record without consuming it, skipping padding (not in a
+  // drop-oldest ring: the producer may drop the record at any moment; use take()).
   // Ok: *out is the record; call consume() before the next peek(). Empty (nothing,
   // or the next record is claimed but not committed yet) or Corrupt.
-  Status peek(RecordView* out) noexcept {
+  [[gnu::always_inline]] Status peek(RecordView* out) noexcept { return parse(out); }
+
+  // What peek() would return, in any ring (a drop-oldest ring's record stays droppable).
+  Status poll() noexcept {
+    if (taken_ != nullptr) return poll_pinned();
+    RecordView r;
+    return parse(&r);
+  }
+
+  // Consumes the record returned by the last peek() (not in a drop-oldest ring).
+  void consume() noexcept {
+    read_ += pending_;
+    pending_ = 0;
+  }
+
+  // Takes the next record: peek() and consume() in one, and in a drop-oldest ring
+  // atomically against the producer's drops. *out stays valid until publish().
+  Status take(RecordView* out) noexcept {
+    if (taken_ != nullptr) return take_pinned(out);
+    const Status s = parse(out);
+    if (s == Status::Ok) consume();
+    return s;
+  }
+
+  // Returns consumed space to the producers, zeroed first if `zero` (queue.hpp says
+  // when). True if anything was released. In a drop-oldest ring, waits first until the
+  // producer has released the records it dropped before ours (a few instructions of
+  // its current send).
+  [[gnu::always_inline]] bool publish(bool zero) noexcept {
+    if (read_ == published_) return false;
+    if (zero) this->zero(published_, read_ - published_);
+    if (taken_ != nullptr) await_head();
+    published_ = read_;
+    // release: pairs with the producers' acquire load of head; our reads of the
+    // consumed records, and the zeroing, happen before they may overwrite them.
+    consumer_.head.store(published_, std::memory_order_release);
+    return true;
+  }
+
+ private:
+  // The body of peek(): the record at read_, skipping padding. Inlined, with the rare
+  // cases out of line: this is most of a one-message drain.
+  [[gnu::always_inline]] Status parse(RecordView* out) noexcept {
     for (;;) {
       if (read_ == cached_tail_) {
         // acquire: pairs with publish()'s release store; makes a lone producer's
@@ -317,7 +442,7 @@ class RingConsumer {
       const uint64_t word = header_at(ring_, offset).load(std::memory_order_acquire);
       const uint32_t length = static_cast<uint32_t>(word);
       const uint32_t type = static_cast<uint32_t>(word >> 32) & 0xff;
-      if (is_message_type(type)) {  // the common case first
+      if (is_message_type(type)) [[likely]] {
         const uint64_t size = record_size(length);
         if (size > to_end || size > available) return Status::Corrupt;
         *out = RecordView{static_cast<RecordType>(type), length, ring_ + offset + sizeof(RecordHeader)};
@@ -330,30 +455,110 @@ class RingConsumer {
         read_ += size;
         continue;
       }
-      if (Status s = peek_unusual(offset, word, to_end < available ? to_end : available, out); s != Status::Ok) return s;
-      if (out->type == RecordType::Abandoned) return Status::Ok;
+      // A view of its own: passing `out` on would keep the caller's view in memory.
+      RecordView unusual;
+      if (Status s = peek_unusual(offset, word, to_end < available ? to_end : available, &unusual); s != Status::Ok) return s;
+      if (unusual.type == RecordType::Abandoned) {
+        *out = unusual;
+        return Status::Ok;
+      }
       // unblocked (or committed meanwhile): read it again
     }
   }
 
-  // Consumes the record returned by the last peek().
-  void consume() noexcept {
-    read_ += pending_;
+  // poll() of a drop-oldest ring.
+  [[gnu::noinline]] Status poll_pinned() noexcept {
+    uint64_t t;
+    if (Status s = pin(&t); s != Status::Ok) return s;
+    RecordView r;
+    const Status s = parse(&r);
+    read_ = t;
     pending_ = 0;
+    // relaxed: only we move a pinned `taken`; back to where it was.
+    taken_->store(t, std::memory_order_relaxed);
+    return s;
   }
 
-  // Zeroes consumed space and returns it to the producers. True if anything was released.
-  bool publish() noexcept {
-    if (read_ == published_) return false;
-    zero(published_, read_ - published_);
-    published_ = read_;
-    // release: pairs with the producers' acquire load of head; our reads of the
-    // consumed records, and the zeroing, happen before they may overwrite them.
-    consumer_.head.store(published_, std::memory_order_release);
-    return true;
+  // take() of a drop-oldest ring.
+  [[gnu::noinline]] Status take_pinned(RecordView* out) noexcept {
+    uint64_t t;
+    if (Status s = pin(&t); s != Status::Ok) return s;
+    const Status s = parse(out);
+    if (s == Status::Ok) {
+      consume();
+    } else {
+      read_ = t;
+      pending_ = 0;
+    }
+    // relaxed: only we move a pinned `taken`; the record (and any padding before it)
+    // is ours now. Nothing is published through it: head orders the reuse of space.
+    taken_->store(read_, std::memory_order_relaxed);
+    return s;
   }
 
- private:
+  // Drop-oldest: pins `taken` at read_ (sets its low bit), so that the producer cannot
+  // drop the record there while we read its header. Ok with *t the unpinned value;
+  // Empty when there is nothing to take; Corrupt.
+  Status pin(uint64_t* t) noexcept {
+    for (;;) {
+      // acquire: pairs with the producer's release CAS when it drops; the tail it
+      // published before that is visible to our load of tail below.
+      *t = taken_->load(std::memory_order_acquire);
+      if (*t != read_) {
+        if (Status s = skip_dropped(*t); s != Status::Ok) return s;
+      }
+      if (read_ == cached_tail_) {
+        // acquire: as in parse().
+        const uint64_t tail = producer_.tail.load(std::memory_order_acquire);
+        if (tail < read_ || tail % kRecordAlign != 0) return Status::Corrupt;
+        if (tail - read_ > bytes_) {
+          // The producer may have dropped and sent a ring's worth since we read
+          // `taken`; only if it has not moved is this tail impossible.
+          if (taken_->load(std::memory_order_acquire) != *t) continue;  // acquire: as above
+          return Status::Corrupt;
+        }
+        cached_tail_ = tail;
+        if (read_ == cached_tail_) return Status::Empty;
+      }
+      // acquire: as the load above. Fails when the producer dropped the record first.
+      if (taken_->compare_exchange_weak(*t, *t | 1, std::memory_order_acquire, std::memory_order_relaxed)) return Status::Ok;
+    }
+  }
+
+  // The producer dropped the records in [read_, t): ours before them are released
+  // first (releases go in ring order), then reading resumes at t.
+  Status skip_dropped(uint64_t t) noexcept {
+    // An odd t is Corrupt: we pin, not the producer. A t past tail is found by pin().
+    if (t < read_ || t % kRecordAlign != 0) return Status::Corrupt;
+    publish(false);
+    read_ = published_ = t;
+    if (cached_tail_ < t) cached_tail_ = t;
+    return Status::Ok;
+  }
+
+  // Drop-oldest: waits until head reaches the start of our records, that is until the
+  // producer has released the records it dropped before them. It does so inside the
+  // send that dropped them; if its slot is no longer live it never will, and we
+  // release its records with ours.
+  [[gnu::cold, gnu::noinline]] void await_head() noexcept {
+    for (uint32_t spins = 0;; ++spins) {
+      // acquire: pairs with the producer's release of head; orders our store of head after its.
+      const uint64_t head = consumer_.head.load(std::memory_order_acquire);
+      if (head >= published_) return;  // reached (or impossible: the producer validates what it reads)
+      if (spins % 64 == 63) {
+        // acquire: pairs with ChannelMemory::release_producer(); the producer's last
+        // release of head came before it, so the head read next is its last.
+        if (slots_ != nullptr && !(slots_->slot[ticket_index(kFirstProducerTicket)].load(std::memory_order_acquire) & 1) &&
+            consumer_.head.load(std::memory_order_acquire) < published_) {  // acquire: as above
+          return;
+        }
+        std::this_thread::yield();
+      } else {
+        cpu_relax();
+      }
+    }
+  }
+
   // The header `word` at `offset` is neither a message nor padding: 0 (claimed, no
   // marker yet: Empty), an Abandoned record (Ok, *out), or a claim marker. A marker
   // whose owner's slot is no longer live under its generation is turned into an
@@ -403,8 +608,9 @@ class RingConsumer {
   ProducerLine& producer_;
   ConsumerLine& consumer_;
   const ProducerSlots* slots_;
+  std::atomic<uint64_t>* const taken_;  // drop-oldest rings only
   uint64_t read_;         // start of the next unread record
-  uint64_t published_;    // last value stored to head
+  uint64_t published_;    // last value stored to head; drop-oldest: where our unreleased records start
   uint64_t cached_tail_;  // producers' tail as last read
   uint64_t pending_ = 0;  // size of the record last peeked
 };

@@ -19,15 +19,15 @@ ChannelConfig small_upgrade_config() {
   return cfg;
 }
 
-// attach_fuzzer: a header saying "taking over" (mode 2) while no producer is taking
-// over made every send of a producer in multi mode spin in await_multi() forever.
-TEST(FuzzRegression, ForgedTakingOverModeFailsSendsInsteadOfSpinning) {
+// attach_fuzzer: a header saying "clearing" (mode 2, once "taking over") while no producer is
+// clearing made every send of a producer in multi mode spin in await_multi() forever.
+TEST(FuzzRegression, ForgedClearingModeFailsSendsInsteadOfSpinning) {
   test::TestChannel ch(small_upgrade_config());
   QueueProducer first(ch.memory, ch.heap);
   uint32_t ticket = 0;
   ASSERT_EQ(ch.memory.claim_producer(&ticket), Status::Ok);
   QueueProducer second(ch.memory, ch.heap, ticket);
-  ch.header().state.producer_mode.store(producer_mode::kTakingOver);
+  ch.header().state.producer_mode.store(producer_mode::kClearing);
   const uint8_t byte = 7;
   bool rang;
   EXPECT_EQ(second.try_send(&byte, 1, &rang), Status::Corrupt);
@@ -92,7 +92,7 @@ TEST(FuzzRegression, TailALapAheadOfTheReadPositionCannotZeroPastTheRing) {
   producer.tail.store(3 * kRing + 16);
   if (consumer.peek(&r) == Status::Ok) {
     consumer.consume();
-    consumer.publish();
+    consumer.publish(true);  // zeroing: the path that overran
   }
   for (uint64_t i = kRing; i < 5 * kRing; ++i) ASSERT_EQ(ring[i], 0xab) << "byte " << i - kRing << " past the ring";
 }

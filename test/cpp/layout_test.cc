@@ -120,6 +120,7 @@ TEST(Layout, ComputeRejectsBadValues) {
       {"max_message_size over 4 GiB", [](ChannelConfig& c) { c.max_message_size = uint64_t{UINT32_MAX} + 1; }},
       {"slab_size over 1 GiB", [](ChannelConfig& c) { c.slab_size = (1u << 30) + 1; }},
       {"pool_slabs over max", [](ChannelConfig& c) { c.pool_slabs = kMaxSlabCount + 1; }},
+      {"unknown overflow", [](ChannelConfig& c) { c.overflow = static_cast<Overflow>(2); }},
   };
   for (const auto& [name, corrupt] : bad) {
     ChannelConfig cfg;
@@ -132,12 +133,19 @@ TEST(Layout, ComputeRejectsBadValues) {
 }
 
 TEST(Layout, IdentityRoundTrip) {
-  const Layout l = computed(ChannelConfig{});
-  const IdentityBlock id = l.to_identity();
-  EXPECT_EQ(id.magic, kMagic);
-  EXPECT_EQ(id.version, kLayoutVersion);
-  const Layout back = Layout::from_identity(id);
-  EXPECT_EQ(std::memcmp(&back, &l, sizeof l), 0);
+  for (const Overflow overflow : {Overflow::Refuse, Overflow::DropOldest}) {
+    ChannelConfig cfg;
+    cfg.overflow = overflow;
+    const Layout l = computed(cfg);
+    EXPECT_EQ(l.drops_oldest(), overflow == Overflow::DropOldest);
+    const IdentityBlock id = l.to_identity();
+    EXPECT_EQ(id.magic, kMagic);
+    EXPECT_EQ(id.version, kLayoutVersion);
+    const Layout back = Layout::from_identity(id);
+    const IdentityBlock again = back.to_identity();  // no padding: every byte is a field
+    EXPECT_EQ(std::memcmp(&again, &id, sizeof id), 0);
+    EXPECT_EQ(back.overflow, overflow);
+  }
 }
 
 TEST(Layout, ValidateRejectsEachCorruptedField) {
@@ -151,6 +159,7 @@ TEST(Layout, ValidateRejectsEachCorruptedField) {
   const uint64_t huge = ~uint64_t{7};  // aligned, and wraps any addition
   const std::vector<std::pair<const char*, std::function<void(Layout&)>>> corruptions{
       {"kind", [](Layout& l) { l.kind = 5; }},
+      {"overflow", [](Layout& l) { l.overflow = static_cast<Overflow>(2); }},
       {"total_bytes 0", [](Layout& l) { l.total_bytes = 0; }},
       {"total_bytes past buffer", [](Layout& l) { l.total_bytes += 8; }},
       {"capacity not a power of two", [](Layout& l) { l.capacity += 1; }},

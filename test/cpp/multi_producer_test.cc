@@ -1,6 +1,7 @@
 // Many producers: the upgrade from single to multi mode, producer slots, claims left
 // by dead producers, and a stress of four producers joining, leaving and dying
 // around one consumer.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -133,6 +134,47 @@ TEST_F(MultiProducerTest, UpgradeWaitsForASingleModeSendInProgress) {
   std::thread finisher([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     ch_.header().producer.single_sending.store(0, std::memory_order_release);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(send_tagged(second, 2, 0), Status::Ok);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(40));
+  finisher.join();
+  EXPECT_EQ(mode(), producer_mode::kMulti);
+  EXPECT_EQ(drain_tagged(consumer_).size(), 2u);
+}
+
+// Single mode leaves consumed space dirty; the upgrade zeroes the free space, and from
+// then on the consumer zeroes what it releases.
+TEST_F(MultiProducerTest, UpgradeZeroesWhatSingleModeLeftDirty) {
+  QueueProducer first(ch_.memory, ch_.heap);
+  uint64_t seq = 0;
+  for (int round = 0; round < 8; ++round) {  // 8 x 7 x 512 bytes: laps of the 8 KiB ring
+    for (int i = 0; i < 7; ++i) ASSERT_EQ(send_tagged(first, 1, seq++, 500), Status::Ok);
+    ASSERT_EQ(drain_tagged(consumer_).size(), 7u);
+  }
+  const uint8_t* ring = ch_.memory.ring();
+  const uint64_t bytes = ch_.layout.ring_bytes;
+  EXPECT_NE(std::count(ring, ring + bytes, 0), static_cast<std::ptrdiff_t>(bytes)) << "single mode does not zero";
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(send_tagged(first, 1, seq++, 300), Status::Ok);  // unread across the upgrade
+  QueueProducer second(ch_.memory, ch_.heap, claim());
+  ASSERT_EQ(send_tagged(second, 2, 0, 100), Status::Ok);
+  EXPECT_EQ(mode(), producer_mode::kMulti);
+  const uint64_t head = ch_.header().consumer.head.load(), tail = ch_.header().producer.tail.load();
+  for (uint64_t p = tail; p < head + bytes; ++p) ASSERT_EQ(ring[p & (bytes - 1)], 0) << "free position " << p;
+  ASSERT_EQ(send_tagged(first, 1, seq++, 200), Status::Ok);
+  EXPECT_EQ(drain_tagged(consumer_).size(), 5u);
+  for (uint64_t i = 0; i < bytes; ++i) ASSERT_EQ(ring[i], 0) << "offset " << i;
+}
+
+// A release by the consumer in progress (its flag up) holds the upgrade back until it ends.
+TEST_F(MultiProducerTest, UpgradeWaitsForAReleaseInProgress) {
+  QueueProducer first(ch_.memory, ch_.heap);
+  ASSERT_EQ(send_tagged(first, 1, 0), Status::Ok);
+  ch_.header().consumer.releasing.store(1);  // as if the consumer were inside finish()
+  QueueProducer second(ch_.memory, ch_.heap, claim());
+  std::thread finisher([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ch_.header().consumer.releasing.store(0, std::memory_order_release);
   });
   const auto start = std::chrono::steady_clock::now();
   ASSERT_EQ(send_tagged(second, 2, 0), Status::Ok);

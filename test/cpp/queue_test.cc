@@ -428,7 +428,7 @@ TEST_F(QueueCorruptionTest, HeapRecordWithAForgedId) {
 
 TEST_F(QueueCorruptionTest, HeapRecordWithTheWrongLength) {
   ASSERT_EQ(send(5000), Status::Ok);
-  RecordView r;
+  RecordView r{};
   RingConsumer peeker(ch_.memory.ring(), ch_.layout.ring_bytes, ch_.header().producer, ch_.header().consumer);
   ASSERT_EQ(peeker.peek(&r), Status::Ok);
   HeapRef ref;

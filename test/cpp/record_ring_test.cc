@@ -33,7 +33,7 @@ class RecordRingTest : public testing::Test {
     EXPECT_EQ(consumer_.peek(&r), Status::Ok);
     EXPECT_TRUE(test::payload_matches(r.payload, r.length, seq)) << "seq " << seq;
     consumer_.consume();
-    consumer_.publish();
+    consumer_.publish(false);
     return r.length;
   }
 
@@ -70,7 +70,7 @@ class RecordRingTest : public testing::Test {
 TEST_F(RecordRingTest, EmptyRingPeeksEmpty) {
   RecordView r{};
   EXPECT_EQ(consumer_.peek(&r), Status::Empty);
-  EXPECT_FALSE(consumer_.publish()) << "nothing consumed, nothing to release";
+  EXPECT_FALSE(consumer_.publish(false)) << "nothing consumed, nothing to release";
 }
 
 TEST_F(RecordRingTest, RoundTripOfOneRecord) {
@@ -84,7 +84,7 @@ TEST_F(RecordRingTest, RoundTripOfOneRecord) {
   EXPECT_TRUE(test::payload_matches(r.payload, 100, 7));
   consumer_.consume();
   EXPECT_EQ(consumer_.peek(&r), Status::Empty);
-  EXPECT_TRUE(consumer_.publish());
+  EXPECT_TRUE(consumer_.publish(false));
   EXPECT_EQ(consumer_line_.head.load(), record_size(100));
 }
 

@@ -203,7 +203,7 @@ TEST(RingStress, TwoThreadsManyWrapsInOrder) {
       RecordView r;
       const Status s = consumer.peek(&r);
       if (s == Status::Empty) {
-        consumer.publish();
+        consumer.publish(false);
         std::this_thread::yield();
         continue;
       }
@@ -214,9 +214,9 @@ TEST(RingStress, TwoThreadsManyWrapsInOrder) {
       }
       consumer.consume();
       ++received;
-      if (received % 4 == 0) consumer.publish();
+      if (received % 4 == 0) consumer.publish(false);
     }
-    consumer.publish();
+    consumer.publish(false);
   });
   producer_thread.join();
   consumer_thread.join();

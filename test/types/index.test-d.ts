@@ -39,7 +39,7 @@ async function channel(): Promise<void> {
     poolSlabs: 64,
   };
   const ch = new Channel(options);
-  new Channel({ backpressure: 'dropOldest' }); // in the contract; throws at run time in this version
+  new Channel({ backpressure: 'dropOldest' }); // one sender; full sends drop the oldest unread messages
   new Channel({ backpressure: 'grow', framing: 'bytes', producers: 'auto' });
   new Channel({ capacity: undefined }); // explicit undefined = default
 
