@@ -583,18 +583,19 @@ class QueueProducer {
   }
 
   [[gnu::noinline]] Status drop_until_room(uint32_t ring_payload, uint32_t len) noexcept {
+    const Deadline give_up(upgrade_wait_ns());
     for (uint32_t waits = 0;;) {
       RecordView r;
       Status s = ring_.drop_oldest(&r);
       if (s == Status::Ok) {
         const Status dropped = count_dropped(r);
         while ((s = ring_.release_dropped()) == Status::Full) {
-          if (Status w = wait_for_consumer(waits++); w != Status::Ok) return w;
+          if (Status w = wait_for_consumer(waits++, give_up); w != Status::Ok) return w;
         }
         if (s != Status::Ok) return s;
         if (dropped != Status::Ok) return dropped;
       } else if (s == Status::Empty) {
-        if (Status w = wait_for_consumer(waits++); w != Status::Ok) return w;  // it holds every message: its drain ends soon
+        if (Status w = wait_for_consumer(waits++, give_up); w != Status::Ok) return w;  // it holds every message: its drain ends soon
       } else {
         return s;
       }
@@ -619,12 +620,15 @@ class QueueProducer {
 
   // Drop-oldest: a bounded wait for the consumer to release what it took (it does so
   // before its current drain returns). Disconnected once the receiver is gone.
-  Status wait_for_consumer(uint32_t waits) noexcept {
+  Status wait_for_consumer(uint32_t waits, const Deadline& give_up) noexcept {
     if (waits % 64 != 63) {
       cpu_relax();
       return Status::Ok;
     }
     if (memory_.state() & state_bits::kReceiverEnded) return Status::Disconnected;
+    // A drain releases within one native call: much longer means the positions were
+    // overwritten (found by attach_fuzzer as a timeout). Corrupt, not a spin forever.
+    if (give_up.passed()) return Status::Corrupt;
     std::this_thread::yield();
     return Status::Ok;
   }
@@ -666,9 +670,10 @@ class QueueProducer {
     }
   }
 
-  // How long await_multi() waits for what only another thread can end: a single-mode
-  // send in progress (one copy of at most max_message_size bytes) or a clearing of the
-  // free space (a memset of the ring). At 16 ns a byte (60 MB/s, far below any copy here, sanitizers
+  // How long a wait for what only another thread can end may last: in await_multi(),
+  // a single-mode send in progress (one copy of at most max_message_size bytes) or a
+  // clearing of the free space (a memset of the ring); in drop_until_room(), the
+  // consumer's drain in progress. At 16 ns a byte (60 MB/s, far below any copy here, sanitizers
   // included) plus a second, a longer wait means someone overwrote the mode or flag
   // word: Corrupt, not a thread spinning forever (found by fuzzing: an attach_fuzzer
   // timeout). A fuzz target has one thread, so nothing could end the wait there.
