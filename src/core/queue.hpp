@@ -184,6 +184,35 @@ inline void give_back(Message& m, SlabPool& pool, HeapTable& heap) noexcept {
   if (m.owner == Message::Owner::Heap) heap.recycle(std::move(m.block));
 }
 
+// How long a wait for what only another thread can end may last before it is taken
+// as corrupt shared memory: in await_multi(), a single-mode send in progress (one copy
+// of at most max_message_size bytes) or a clearing of the free space (a memset of the
+// ring); in drop_until_room(), the consumer's drain in progress. At 16 ns a byte
+// (60 MB/s, far below any copy here, sanitizers included) plus a second, a longer wait
+// means someone overwrote a position, mode or flag word: Corrupt, not a thread
+// spinning forever (found by fuzzing: attach_fuzzer timeouts). A fuzz target has one
+// thread, so nothing could end the wait there.
+inline constexpr int64_t kStallBaseNs = 1'000'000'000;
+
+inline int64_t stall_bound_ns(const Layout& l) noexcept {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+  (void)l;
+  return 0;
+#else
+  return kStallBaseNs + static_cast<int64_t>((uint64_t{l.max_message_size} + l.ring_bytes) * 16);
+#endif
+}
+
+// The same for the consumer of a drop-oldest channel waiting in publish() for the
+// producer to release what it dropped: a few instructions of its send, no copy.
+inline int64_t release_stall_bound_ns() noexcept {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+  return 0;
+#else
+  return kStallBaseNs;
+#endif
+}
+
 struct ChannelStats {
   uint64_t sent, received, bytes_sent, bytes_received;
   uint64_t lagged;  // broadcast: lag events of all receivers
@@ -670,21 +699,7 @@ class QueueProducer {
     }
   }
 
-  // How long a wait for what only another thread can end may last: in await_multi(),
-  // a single-mode send in progress (one copy of at most max_message_size bytes) or a
-  // clearing of the free space (a memset of the ring); in drop_until_room(), the
-  // consumer's drain in progress. At 16 ns a byte (60 MB/s, far below any copy here, sanitizers
-  // included) plus a second, a longer wait means someone overwrote the mode or flag
-  // word: Corrupt, not a thread spinning forever (found by fuzzing: an attach_fuzzer
-  // timeout). A fuzz target has one thread, so nothing could end the wait there.
-  int64_t upgrade_wait_ns() const noexcept {
-#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-    return 0;
-#else
-    const Layout& l = memory_.layout();
-    return 1'000'000'000 + static_cast<int64_t>((l.max_message_size + l.ring_bytes) * 16);
-#endif
-  }
+  int64_t upgrade_wait_ns() const noexcept { return stall_bound_ns(memory_.layout()); }
 
   // Whether no release that decided not to zero can still be under way (see await_multi()).
   bool consumer_idle() const noexcept {
@@ -852,7 +867,7 @@ class QueueConsumer {
       : memory_(memory),
         heap_(heap),
         ring_(memory.ring(), memory.layout().ring_bytes, memory.header().producer, memory.header().consumer,
-              &memory.header().producers, memory.layout().drops_oldest()),
+              &memory.header().producers, memory.layout().drops_oldest(), release_stall_bound_ns()),
         pool_(memory.base(), memory.layout(), memory.header()),
         space_bell_(memory.header().space_bell),
         asymmetric_(asymmetric_barriers()),

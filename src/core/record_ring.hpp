@@ -61,9 +61,11 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "layout.hpp"
+#include "platform.hpp"
 #include "status.hpp"
 
 namespace ringport {
@@ -359,16 +361,18 @@ class RingConsumer {
   // `slots`: the channel's producer slots, to unblock claims of producers that are
   // gone (and, with `drop_oldest`, to tell that the lone producer is); null for a ring
   // that only one producer ever writes. `drop_oldest`: the producer may drop unread
-  // records (take() and publish() follow its protocol).
+  // records (take() and publish() follow its protocol); `stall_ns` bounds the wait for
+  // its release in publish(), past which the ring is taken as Corrupt.
   RingConsumer(uint8_t* ring, uint64_t ring_bytes, ProducerLine& producer, ConsumerLine& consumer,
-               const ProducerSlots* slots = nullptr, bool drop_oldest = false) noexcept
+               const ProducerSlots* slots = nullptr, bool drop_oldest = false, int64_t stall_ns = 0) noexcept
       : ring_(ring),
         bytes_(ring_bytes),
         mask_(ring_bytes - 1),
         producer_(producer),
         consumer_(consumer),
         slots_(slots),
-        taken_(drop_oldest ? &consumer.taken : nullptr) {
+        taken_(drop_oldest ? &consumer.taken : nullptr),
+        stall_ns_(stall_ns) {
     // relaxed: as in RingProducer; validated on first use by peek().
     uint64_t h = consumer_.head.load(std::memory_order_relaxed);
     read_ = published_ = (h % kRecordAlign == 0) ? h : 0;
@@ -406,11 +410,12 @@ class RingConsumer {
   // Returns consumed space to the producers, zeroed first if `zero` (queue.hpp says
   // when). True if anything was released. In a drop-oldest ring, waits first until the
   // producer has released the records it dropped before ours (a few instructions of
-  // its current send).
+  // its current send); if that takes longer than the stall bound, nothing is released
+  // and every later take() is Corrupt.
   [[gnu::always_inline]] bool publish(bool zero) noexcept {
     if (read_ == published_) return false;
     if (zero) this->zero(published_, read_ - published_);
-    if (taken_ != nullptr) await_head();
+    if (taken_ != nullptr && !await_head()) return false;
     published_ = read_;
     // release: pairs with the producers' acquire load of head; our reads of the
     // consumed records, and the zeroing, happen before they may overwrite them.
@@ -468,6 +473,7 @@ class RingConsumer {
 
   // poll() of a drop-oldest ring.
   [[gnu::noinline]] Status poll_pinned() noexcept {
+    if (broken_) return Status::Corrupt;
     uint64_t t;
     if (Status s = pin(&t); s != Status::Ok) return s;
     RecordView r;
@@ -481,6 +487,7 @@ class RingConsumer {
 
   // take() of a drop-oldest ring.
   [[gnu::noinline]] Status take_pinned(RecordView* out) noexcept {
+    if (broken_) return Status::Corrupt;
     uint64_t t;
     if (Status s = pin(&t); s != Status::Ok) return s;
     const Status s = parse(out);
@@ -531,6 +538,7 @@ class RingConsumer {
     // An odd t is Corrupt: we pin, not the producer. A t past tail is found by pin().
     if (t < read_ || t % kRecordAlign != 0) return Status::Corrupt;
     publish(false);
+    if (broken_) return Status::Corrupt;
     read_ = published_ = t;
     if (cached_tail_ < t) cached_tail_ = t;
     return Status::Ok;
@@ -539,18 +547,26 @@ class RingConsumer {
   // Drop-oldest: waits until head reaches the start of our records, that is until the
   // producer has released the records it dropped before them. It does so inside the
   // send that dropped them; if its slot is no longer live it never will, and we
-  // release its records with ours.
-  [[gnu::cold, gnu::noinline]] void await_head() noexcept {
+  // release its records with ours. False, with the ring marked broken, when a live
+  // producer has not done so within the stall bound: the positions were overwritten
+  // (found by attach_fuzzer as a timeout), and spinning on would hang the receiver.
+  [[gnu::cold, gnu::noinline]] bool await_head() noexcept {
+    std::optional<Deadline> give_up;
     for (uint32_t spins = 0;; ++spins) {
       // acquire: pairs with the producer's release of head; orders our store of head after its.
       const uint64_t head = consumer_.head.load(std::memory_order_acquire);
-      if (head >= published_) return;  // reached (or impossible: the producer validates what it reads)
+      if (head >= published_) return true;  // reached (or impossible: the producer validates what it reads)
       if (spins % 64 == 63) {
         // acquire: pairs with ChannelMemory::release_producer(); the producer's last
         // release of head came before it, so the head read next is its last.
         if (slots_ != nullptr && !(slots_->slot[ticket_index(kFirstProducerTicket)].load(std::memory_order_acquire) & 1) &&
             consumer_.head.load(std::memory_order_acquire) < published_) {  // acquire: as above
-          return;
+          return true;
+        }
+        if (!give_up) give_up.emplace(stall_ns_);
+        if (give_up->passed()) {
+          broken_ = true;
+          return false;
         }
         std::this_thread::yield();
       } else {
@@ -609,6 +625,8 @@ class RingConsumer {
   ConsumerLine& consumer_;
   const ProducerSlots* slots_;
   std::atomic<uint64_t>* const taken_;  // drop-oldest rings only
+  const int64_t stall_ns_;              // drop-oldest: how long await_head() waits
+  bool broken_ = false;                 // drop-oldest: await_head() gave up; every take() is Corrupt
   uint64_t read_;         // start of the next unread record
   uint64_t published_;    // last value stored to head; drop-oldest: where our unreleased records start
   uint64_t cached_tail_;  // producers' tail as last read

@@ -269,6 +269,38 @@ TEST_F(DropOldestRingTest, ConsumerReleasesPastTheDropOfAProducerThatIsGone) {
   EXPECT_EQ(head(), 48u);
 }
 
+// A live producer that dropped records and, after the stall bound, has still not
+// released them (only overwritten positions can say so: a send releases within a few
+// instructions): the consumer stops waiting, releases nothing, and its ring is Corrupt
+// from then on. Found by attach_fuzzer as a receiver spinning forever.
+TEST_F(DropOldestRingTest, ConsumerGivesUpOnAReleaseThatNeverComes) {
+  RingConsumer consumer(ch_.memory.ring(), ch_.layout.ring_bytes, ch_.header().producer, ch_.header().consumer,
+                        &ch_.header().producers, true, /*stall_ns=*/10'000'000);
+  for (uint64_t i = 0; i < 3; ++i) push(i);
+  RecordView r;
+  ASSERT_EQ(ring_producer_.drop_oldest(&r), Status::Ok);  // record 0, never released; the producer stays live
+  ASSERT_EQ(consumer.take(&r), Status::Ok);
+  EXPECT_EQ(seq_in(r), 1u);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(consumer.publish(false));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(10));
+  EXPECT_EQ(head(), 0u) << "nothing released past the producer's drop";
+  EXPECT_EQ(consumer.take(&r), Status::Corrupt);
+  EXPECT_EQ(consumer.poll(), Status::Corrupt);
+}
+
+// The same through the channel's consumer (its bound is a second): the receive
+// that finds the ring broken reports Corrupt.
+TEST_F(DropOldestRingTest, ReceiverReportsCorruptWhenAReleaseNeverComes) {
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_EQ(send(i, 1000), Status::Ok);
+  RingProducer dropper(ch_.memory.ring(), ch_.layout.ring_bytes, ch_.header().producer, ch_.header().consumer);
+  RecordView r;
+  ASSERT_EQ(dropper.drop_oldest(&r), Status::Ok);  // message 0, never released
+  Status end;
+  EXPECT_EQ(receive(&end), (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(end, Status::Corrupt);
+}
+
 TEST_F(DropOldestRingTest, CorruptTakenIsCorrupt) {
   push(0);
   ch_.header().consumer.taken.store(4096);  // past the tail
