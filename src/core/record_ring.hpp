@@ -426,49 +426,39 @@ class RingConsumer {
  private:
   // The body of peek(): the record at read_, skipping padding. Inlined, with the rare
   // cases out of line: this is most of a one-message drain.
+  // No loop and no pointer to `out` passed on: the compiler then keeps the common case
+  // (a message) on its hot path and the caller's view in registers.
   [[gnu::always_inline]] Status parse(RecordView* out) noexcept {
-    for (;;) {
-      if (read_ == cached_tail_) {
-        // acquire: pairs with publish()'s release store; makes a lone producer's
-        // records visible. (Many producers commit through header words instead.)
-        const uint64_t tail = producer_.tail.load(std::memory_order_acquire);
-        // Bounded by published_ (the head producers see), not read_: read_ may be past
-        // it (padding skipped, records not yet published), and a tail a ring ahead of
-        // read_ let read_ run laps ahead; publish() then zeroed laps past the ring.
-        if (tail < read_ || tail - published_ > bytes_ || tail % kRecordAlign != 0) return Status::Corrupt;
-        cached_tail_ = tail;
-        if (read_ == cached_tail_) return Status::Empty;
-      }
-      const uint64_t available = cached_tail_ - read_;
-      const uint64_t offset = read_ & mask_;
-      const uint64_t to_end = bytes_ - offset;
-      // acquire: pairs with RingClaimer::commit()'s release store; the payload written
-      // before it is visible.
-      const uint64_t word = header_at(ring_, offset).load(std::memory_order_acquire);
-      const uint32_t length = static_cast<uint32_t>(word);
-      const uint32_t type = static_cast<uint32_t>(word >> 32) & 0xff;
-      if (is_message_type(type)) [[likely]] {
-        const uint64_t size = record_size(length);
-        if (size > to_end || size > available) return Status::Corrupt;
-        *out = RecordView{static_cast<RecordType>(type), length, ring_ + offset + sizeof(RecordHeader)};
-        pending_ = size;
-        return Status::Ok;
-      }
-      if (type == static_cast<uint32_t>(RecordType::Padding)) {
-        const uint64_t size = record_size(length);
-        if (size != to_end || size > available) return Status::Corrupt;
-        read_ += size;
-        continue;
-      }
-      // A view of its own: passing `out` on would keep the caller's view in memory.
-      RecordView unusual;
-      if (Status s = peek_unusual(offset, word, to_end < available ? to_end : available, &unusual); s != Status::Ok) return s;
-      if (unusual.type == RecordType::Abandoned) {
-        *out = unusual;
-        return Status::Ok;
-      }
-      // unblocked (or committed meanwhile): read it again
+    if (read_ == cached_tail_) {
+      // acquire: pairs with publish()'s release store; makes a lone producer's
+      // records visible. (Many producers commit through header words instead.)
+      const uint64_t tail = producer_.tail.load(std::memory_order_acquire);
+      // Bounded by published_ (the head producers see), not read_: read_ may be past
+      // it (padding skipped, records not yet published), and a tail a ring ahead of
+      // read_ let read_ run laps ahead; publish() then zeroed laps past the ring.
+      if (tail < read_ || tail - published_ > bytes_ || tail % kRecordAlign != 0) return Status::Corrupt;
+      cached_tail_ = tail;
+      if (read_ == cached_tail_) return Status::Empty;
     }
+    const uint64_t available = cached_tail_ - read_;
+    const uint64_t offset = read_ & mask_;
+    const uint64_t to_end = bytes_ - offset;
+    // acquire: pairs with RingClaimer::commit()'s release store; the payload written
+    // before it is visible.
+    const uint64_t word = header_at(ring_, offset).load(std::memory_order_acquire);
+    const uint32_t length = static_cast<uint32_t>(word);
+    const uint32_t type = static_cast<uint32_t>(word >> 32) & 0xff;
+    if (!is_message_type(type)) {
+      RecordView other;
+      const Status s = parse_other(offset, word, to_end < available ? to_end : available, &other);
+      if (s == Status::Ok) *out = other;
+      return s;
+    }
+    const uint64_t size = record_size(length);
+    if (size > to_end || size > available) return Status::Corrupt;
+    *out = RecordView{static_cast<RecordType>(type), length, ring_ + offset + sizeof(RecordHeader)};
+    pending_ = size;
+    return Status::Ok;
   }
 
   // poll() of a drop-oldest ring.
@@ -575,15 +565,21 @@ class RingConsumer {
     }
   }
 
-  // The header `word` at `offset` is neither a message nor padding: 0 (claimed, no
-  // marker yet: Empty), an Abandoned record (Ok, *out), or a claim marker. A marker
-  // whose owner's slot is no longer live under its generation is turned into an
-  // Abandoned record (Ok with *out untouched: peek again); while the owner may still
-  // commit it, Empty. Corrupt if it is none of these within `room` bytes.
-  [[gnu::cold, gnu::noinline]] Status peek_unusual(uint64_t offset, uint64_t word, uint64_t room, RecordView* out) noexcept {
-    if (word == 0) return Status::Empty;
+  // The header `word` at `offset` is not a message: padding (skipped: parse the
+  // record after it), 0 (claimed, no marker yet: Empty), an Abandoned record (Ok,
+  // *out), or a claim marker. A marker whose owner's slot is no longer live under its
+  // generation is turned into an Abandoned record; while the owner may still commit
+  // it, Empty. Corrupt if it is none of these within `room` bytes.
+  [[gnu::noinline]] Status parse_other(uint64_t offset, uint64_t word, uint64_t room, RecordView* out) noexcept {
     const uint32_t length = static_cast<uint32_t>(word);
     const uint32_t tag = static_cast<uint32_t>(word >> 32);
+    if ((tag & 0xff) == static_cast<uint32_t>(RecordType::Padding)) {
+      const uint64_t size = record_size(length);
+      if (size != bytes_ - offset || size > room) return Status::Corrupt;
+      read_ += size;
+      return parse(out);
+    }
+    if (word == 0) return Status::Empty;
     const uint32_t claimed_as = (tag >> 8) & 0xff;
     if ((tag & 0xff) == static_cast<uint32_t>(RecordType::Abandoned)) {
       if (!is_message_type(claimed_as)) return Status::Corrupt;
@@ -605,10 +601,9 @@ class RingConsumer {
     if ((slot & 1) && ((slot >> 1) & kGenerationMask) == ticket_generation(owner)) return Status::Empty;  // live: wait
     const uint64_t abandoned = header_word(length, static_cast<uint32_t>(RecordType::Abandoned) | (type << 8));
     // relaxed: the owner will never store here again; a failed CAS (the word changed
-    // after all) just makes peek() read it again.
+    // after all) just makes us read it again.
     header_at(ring_, offset).compare_exchange_strong(word, abandoned, std::memory_order_relaxed);
-    out->type = RecordType::Padding;  // not a record to return: peek again
-    return Status::Ok;
+    return parse(out);
   }
 
   // Zeroes n consumed bytes from position `from`.
