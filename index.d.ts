@@ -98,9 +98,16 @@ export interface ChannelOptions {
    * Default 1 GiB (2^30).
    */
   maxMessageSize?: number | undefined;
-  /** Bytes per buffer-pool slab, an integer from 4096 to 2^30. Default: the implementation's choice. */
+  /**
+   * Bytes per slab of the buffer pool's smallest size class, an integer from 4096 to
+   * 2^30 (rounded up to a power of two); each further class is 8× larger, up to the
+   * capacity. Default 16 KiB. Messages larger than the inline threshold (4 KiB by
+   * default) travel in slabs; when a message's class is empty it takes a slab of a
+   * larger class, and when every class is empty a heap block
+   * (`stats().pool.fallbacks`).
+   */
   slabSize?: number | undefined;
-  /** Number of buffer-pool slabs, an integer from 2 to 2^20. Default: the implementation's choice. */
+  /** Slabs per size class, an integer from 2 to 2^20. Default: enough for `capacity` bytes per class (at least 4). */
   poolSlabs?: number | undefined;
 }
 
@@ -803,7 +810,14 @@ export interface BroadcastOptions {
   capacity?: number | undefined;
   /** Larger sends fail with `ERR_MESSAGE_TOO_LARGE`. An integer from 1 to 2^32 - 1. Default 1 GiB. */
   maxMessageSize?: number | undefined;
-  /** Bytes per buffer-pool slab, an integer from 4096 to 2^30. Default: the implementation's choice. */
+  /**
+   * Bytes per slab of the buffer pool's smallest size class, an integer from 4096 to
+   * 2^30 (rounded up to a power of two); each further class is 8× larger, up to the
+   * capacity. Default 16 KiB. Messages larger than the inline threshold (4 KiB by
+   * default) travel in slabs; when a message's class is empty it takes a slab of a
+   * larger class, and when every class is empty a heap block
+   * (`stats().pool.fallbacks`).
+   */
   slabSize?: number | undefined;
   /** Number of buffer-pool slabs per size class, an integer from 2 to 2^20. Default: the implementation's choice. */
   poolSlabs?: number | undefined;

@@ -286,16 +286,19 @@ describe('Sender and Receiver in one thread', () => {
     assert.ok(ch.stats().pool.fallbacks < 200, `fallbacks: ${ch.stats().pool.fallbacks} of 400`);
   });
 
-  it('falls back to the heap when the pool is empty, and counts it', async () => {
+  it('takes a larger slab when its class is empty, then falls back to the heap, and counts it', async () => {
+    // Two classes of two slabs: 16 KiB and 128 KiB.
     const ch = new Channel({ capacity: 1 << 16, poolSlabs: 2 });
     const tx = ch.sender();
     const rx = ch.receiver();
     const held = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 6; i++) {
       await tx.send(Buffer.alloc(10000, i));
       held.push(await rx.recv());
     }
-    assert.ok(ch.stats().pool.fallbacks >= 3);
+    const { inUse, fallbacks } = ch.stats().pool;
+    assert.equal(inUse, 4, 'both 16 KiB slabs, then both 128 KiB slabs');
+    assert.equal(fallbacks, 2, 'the last two on the heap');
     held.forEach((b, i) => assert.equal(new Uint8Array(b)[9999], i));
   });
 

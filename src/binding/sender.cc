@@ -71,9 +71,8 @@ Napi::Value SenderWrap::Reserve(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t size = info[0].As<Napi::Number>().Uint32Value();
   SlabPool& pool = producer_->pool();
-  uint32_t cls;
   Lease lease;
-  if (!pool.class_for(size, &cls) || pool.acquire(cls, &lease) != Status::Ok) return env.Null();
+  if (pool.acquire_for(size, &lease) != Status::Ok) return env.Null();
   try {
     reserved_[reservation_key(lease)] = lease.generation;
   } catch (const std::bad_alloc&) {

@@ -95,9 +95,7 @@ class SharedSlabs {
 
   // A slab for `length` bytes holding one reference (the ring's). Empty when none is free.
   Status acquire(uint32_t length, Lease* out) noexcept {
-    uint32_t cls;
-    if (!pool_.class_for(length, &cls)) return Status::TooLarge;
-    if (Status s = pool_.acquire(cls, out); s != Status::Ok) return s;
+    if (Status s = pool_.acquire_for(length, out); s != Status::Ok) return s;
     // relaxed: no receiver can know this generation before the record naming it is
     // published (release store of tail); a stale one's CAS fails on the generation.
     refs(*out).store((uint64_t{out->generation} << 32) | 1, std::memory_order_relaxed);

@@ -49,6 +49,12 @@ inline constexpr uint32_t kMaxSlabCount = 1u << 20;
 // Payloads up to this size travel inline in the ring and are copied out on receive;
 // larger ones go to a slab and reach JS zero-copy (an external buffer costs ~1.75 us).
 inline constexpr uint32_t kDefaultInlineMax = 4096;
+// Default slabs per class: enough for this many capacities of the class's slab size.
+// One capacity is what the ring may hold if every message filled its slab; messages
+// are smaller than their slab (a class takes sizes down to an eighth of its slab), and
+// a receiver holds what it pulled besides. Measured (docs/performance.md): with 1, a
+// 2 M-message soak of mixed sizes fell back to the heap 6.8 k times; with 2, none.
+inline constexpr uint64_t kDefaultPoolCapacities = 2;
 
 // What the shared memory holds. Every kind shares Header and the slab pool; the region
 // at ring_offset is the kind's own (a record ring, a broadcast ring, a value slot).
@@ -260,7 +266,7 @@ struct ChannelConfig {
   uint64_t capacity = 1 << 20;
   uint64_t max_message_size = uint64_t{1} << 30;
   uint32_t slab_size = 0;   // smallest slab class; 0: kDefaultSlabSize
-  uint32_t pool_slabs = 0;  // slabs per class; 0: enough for `capacity` bytes per class
+  uint32_t pool_slabs = 0;  // slabs per class; 0: kDefaultPoolCapacities x `capacity` bytes per class (at least 4)
   uint32_t inline_max = kDefaultInlineMax;
   uint32_t options = 0;
   uint32_t kind = static_cast<uint32_t>(ChannelKind::Queue);
@@ -354,7 +360,7 @@ struct Layout {
     uint64_t offset = l.ring_offset + l.ring_bytes;
     for (uint32_t c = 0; c < kMaxSlabClasses; ++c) {
       uint64_t count = cfg.pool_slabs;
-      if (count == 0) count = l.capacity / slab < 4 ? 4 : l.capacity / slab;
+      if (count == 0) count = kDefaultPoolCapacities * l.capacity / slab < 4 ? 4 : kDefaultPoolCapacities * l.capacity / slab;
       if (count > kMaxSlabCount) return Status::InvalidArgument;
       l.classes[c].slab_size = static_cast<uint32_t>(slab);
       l.classes[c].slab_count = static_cast<uint32_t>(count);

@@ -768,11 +768,10 @@ class QueueProducer {
   // The payload goes to a slab or a heap block first, then the descriptor is claimed;
   // if the ring is full the slab or block is given back.
   Status claim_outside_ring(const uint8_t* data, uint32_t len) noexcept {
-    uint32_t cls;
     Lease lease;
     uint8_t* at;
     uint64_t offset;
-    if (pool_.class_for(len, &cls) && pool_.acquire(cls, &lease) == Status::Ok) {
+    if (pool_.acquire_for(len, &lease) == Status::Ok) {
       std::memcpy(pool_.data(lease), data, len);
       if (Status s = claimer_.claim(RecordType::Slab, len, &at, &offset); s != Status::Ok) {
         pool_.release(lease);
@@ -801,9 +800,8 @@ class QueueProducer {
   // Single mode: writes the payload to a slab, or a heap block when no slab is free,
   // and claims the descriptor record. Room was checked, so the claim cannot fail.
   [[gnu::noinline]] Status write_outside_ring(const uint8_t* data, uint32_t len, uint8_t** at) noexcept {
-    uint32_t cls;
     Lease lease;
-    if (pool_.class_for(len, &cls) && pool_.acquire(cls, &lease) == Status::Ok) {
+    if (pool_.acquire_for(len, &lease) == Status::Ok) {
       std::memcpy(pool_.data(lease), data, len);
       const SlabRef ref{lease.cls, lease.index, lease.generation, len};
       claim_unchecked(RecordType::Slab, sizeof ref, at);

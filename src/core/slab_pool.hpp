@@ -58,6 +58,19 @@ class SlabPool {
     return false;
   }
 
+  // A slab for `bytes`: from the smallest class that holds them or, when that class
+  // has none free, from the next larger class that has one (an idle larger slab beats
+  // a heap block; only the pages written become resident). Empty when no such class
+  // has a free slab, TooLarge when no class holds `bytes`; Corrupt.
+  Status acquire_for(uint64_t bytes, Lease* out) noexcept {
+    uint32_t cls;
+    if (!class_for(bytes, &cls)) return Status::TooLarge;
+    for (; cls < layout_->class_count; ++cls) {
+      if (const Status s = acquire(cls, out); s != Status::Empty) return s;
+    }
+    return Status::Empty;
+  }
+
   // Ok with *out leased to the caller; Empty when the class has no free slab.
   Status acquire(uint32_t cls, Lease* out) noexcept {
     const uint32_t count = layout_->classes[cls].slab_count;

@@ -170,7 +170,10 @@ TEST(Broadcast, ASlabIsSharedByReceiversAndFreedByTheLastReference) {
 }
 
 TEST(Broadcast, WhenThePoolRunsOutTheRingKeepsFewerLargeMessagesRatherThanFallBack) {
-  TestChannel ch(broadcast_config());
+  ChannelConfig cfg = broadcast_config();
+  cfg.pool_slabs = 2;  // 4 KiB and 32 KiB classes of 2 slabs: 4 slabs, while the byte
+                       // budget would keep 5 messages of 3000 bytes (16 KiB / 3000 B)
+  TestChannel ch(cfg);
   BroadcastProducer p(ch.memory, ch.heap);
   BroadcastConsumer r(ch.memory, ch.heap);
   for (uint64_t i = 0; i < 100; ++i) {
@@ -190,13 +193,13 @@ TEST(Broadcast, WhenReceiversHoldEverySlabLargeMessagesShareAHeapBlock) {
   BroadcastConsumer r(ch.memory, ch.heap);
   std::vector<Message> held;
   bool rang;
-  for (uint64_t i = 0; i < 6; ++i) {
+  for (uint64_t i = 0; i < 14; ++i) {
     ASSERT_EQ(send(p, i, 3000), Status::Ok);
     ASSERT_EQ(r.drain(1, [&](Message& m) { held.push_back(std::move(m)); }, &rang), Status::Ok);
   }
-  ASSERT_EQ(held[3].owner, Message::Owner::SharedSlab);
-  ASSERT_EQ(held[4].owner, Message::Owner::SharedHeap) << "4 slabs, all held";
-  EXPECT_EQ(ch.memory.stats().pool_in_use, 4) << "the receiver holds every slab";
+  ASSERT_EQ(held[11].owner, Message::Owner::SharedSlab);
+  ASSERT_EQ(held[12].owner, Message::Owner::SharedHeap) << "8 + 4 slabs (both classes), all held";
+  EXPECT_EQ(ch.memory.stats().pool_in_use, 12) << "the receiver holds every slab";
   EXPECT_EQ(ch.memory.stats().pool_fallbacks, 2u);
   for (const Message& m : held) EXPECT_TRUE(intact(m));
   // 40 KB: larger than every class.

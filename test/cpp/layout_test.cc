@@ -52,10 +52,10 @@ TEST(Layout, Defaults) {
   EXPECT_EQ(l.classes[0].slab_size, 16u * 1024);
   EXPECT_EQ(l.classes[1].slab_size, 128u * 1024);
   EXPECT_EQ(l.classes[2].slab_size, 1024u * 1024);
-  EXPECT_EQ(l.classes[0].slab_count, 64u);  // capacity / slab_size
-  EXPECT_EQ(l.classes[1].slab_count, 8u);
+  EXPECT_EQ(l.classes[0].slab_count, 128u);  // kDefaultPoolCapacities * capacity / slab_size
+  EXPECT_EQ(l.classes[1].slab_count, 16u);
   EXPECT_EQ(l.classes[2].slab_count, 4u);  // at least 4
-  EXPECT_EQ(l.slab_count(), 76u);
+  EXPECT_EQ(l.slab_count(), 148u);
   expect_regions_sound(l);
 }
 

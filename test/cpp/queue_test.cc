@@ -165,7 +165,7 @@ TEST_F(QueueTest, MessageLargerThanTheCapacityIsAcceptedWhenEmpty) {
   EXPECT_EQ(send(1), Status::Ok);
 }
 
-TEST_F(QueueTest, PoolExhaustionFallsBackToTheHeap) {
+TEST_F(QueueTest, PoolExhaustionSpillsIntoLargerClassesThenFallsBackToTheHeap) {
   ChannelConfig cfg;
   cfg.capacity = 64 * 1024;
   cfg.slab_size = 4096;
@@ -175,23 +175,29 @@ TEST_F(QueueTest, PoolExhaustionFallsBackToTheHeap) {
   QueueProducer producer(ch.memory, ch.heap);
   QueueConsumer consumer(ch.memory, ch.heap);
   bool rang;
-  for (uint64_t i = 0; i < 6; ++i) {
+  // Classes of 4, 32 and 256 KiB, 4 slabs each: 12 slabs, then the heap.
+  for (uint64_t i = 0; i < 14; ++i) {
     const std::vector<uint8_t> data = make_payload(2000, i);
     ASSERT_EQ(producer.try_send(data.data(), 2000, &rang), Status::Ok);
   }
   ChannelStats s = ch.memory.stats();
-  EXPECT_EQ(s.pool_in_use, 4);
+  EXPECT_EQ(s.pool_in_use, 12);
   EXPECT_EQ(s.pool_fallbacks, 2u);
   std::vector<Message::Owner> owners;
+  std::vector<uint32_t> classes;
   uint64_t seq = 0;
   ASSERT_EQ(consumer.drain(100, [&](Message& m) {
     EXPECT_TRUE(payload_matches(m.data, m.length, seq++));
     owners.push_back(m.owner);
-    if (m.owner == Message::Owner::Slab) consumer.pool().release(m.lease);
+    if (m.owner == Message::Owner::Slab) {
+      classes.push_back(m.lease.cls);
+      consumer.pool().release(m.lease);
+    }
   }, &rang), Status::Ok);
-  const std::vector<Message::Owner> expected{Message::Owner::Slab, Message::Owner::Slab, Message::Owner::Slab,
-                                             Message::Owner::Slab, Message::Owner::Heap, Message::Owner::Heap};
+  std::vector<Message::Owner> expected(12, Message::Owner::Slab);
+  expected.insert(expected.end(), 2, Message::Owner::Heap);
   EXPECT_EQ(owners, expected);
+  EXPECT_EQ(classes, (std::vector<uint32_t>{0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2})) << "a full class spills into the next";
   EXPECT_EQ(ch.memory.stats().pool_in_use, 0);
   EXPECT_EQ(ch.heap.size(), 0u);
 }
@@ -356,12 +362,12 @@ TEST_F(QueueTest, DiscardAfterEndReturnsEverySlabAndHeapBlock) {
   QueueProducer producer(ch.memory, ch.heap);
   QueueConsumer consumer(ch.memory, ch.heap);
   bool rang;
-  for (uint64_t i = 0; i < 6; ++i) {
+  for (uint64_t i = 0; i < 16; ++i) {
     const std::vector<uint8_t> data = make_payload(i % 2 ? 100 : 3000, i);  // inline, slab or heap
     ASSERT_EQ(producer.try_send(data.data(), static_cast<uint32_t>(data.size()), &rang), Status::Ok);
   }
-  ASSERT_EQ(ch.memory.stats().pool_in_use, 2);
-  ASSERT_EQ(ch.heap.size(), 1u);
+  ASSERT_EQ(ch.memory.stats().pool_in_use, 6) << "three classes of two slabs";
+  ASSERT_EQ(ch.heap.size(), 2u);
   ch.memory.set_state(state_bits::kReceiverGone);
   consumer.discard_after_end();
   EXPECT_EQ(ch.memory.stats().pool_in_use, 0);

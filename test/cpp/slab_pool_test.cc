@@ -76,6 +76,31 @@ TEST_F(SlabPoolTest, AcquireAllThenEmptyThenRecoverAfterRelease) {
   EXPECT_EQ(in_use(), 0);
 }
 
+// acquire_for() takes the smallest class that holds the bytes, then larger classes
+// while that one is empty, and says Empty only when none is left.
+TEST_F(SlabPoolTest, AcquireForSpillsIntoLargerClassesBeforeGivingUp) {
+  std::vector<Lease> leases;
+  Lease l;
+  for (uint32_t expected_cls = 1; expected_cls < 3; ++expected_cls) {
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_EQ(pool_.acquire_for(5000, &l), Status::Ok);
+      EXPECT_EQ(l.cls, expected_cls) << "5000 bytes fit class 1 first, then class 2";
+      leases.push_back(l);
+    }
+  }
+  EXPECT_EQ(pool_.acquire_for(5000, &l), Status::Empty) << "classes 1 and 2 exhausted";
+  ASSERT_EQ(pool_.acquire_for(100, &l), Status::Ok) << "class 0 is still free";
+  EXPECT_EQ(l.cls, 0u);
+  leases.push_back(l);
+  EXPECT_EQ(pool_.acquire_for(256 * 1024 + 1, &l), Status::TooLarge);
+  ASSERT_TRUE(pool_.release(leases[0]));
+  ASSERT_EQ(pool_.acquire_for(5000, &l), Status::Ok) << "a release makes class 1 usable again";
+  EXPECT_EQ(l.cls, 1u);
+  leases[0] = l;
+  for (const Lease& lease : leases) EXPECT_TRUE(pool_.release(lease));
+  EXPECT_EQ(in_use(), 0);
+}
+
 TEST_F(SlabPoolTest, SlabsAreDistinctAndInsideTheirArena) {
   for (uint32_t cls = 0; cls < ch_.layout.class_count; ++cls) {
     const SlabClassInfo& k = ch_.layout.classes[cls];
