@@ -359,7 +359,10 @@ class Receiver {
       const waiter = { resolve, reject, map, watcher: undefined };
       waiter.watcher = watch(options, (error) => this.#drop(waiter, error), this.#refed);
       this.#waiters.push(waiter);
-      if (this.#waiters.length === 1) this.#serve();
+      if (this.#waiters.length !== 1) return;
+      // The first waiter: #fill() just found nothing, so poll (and maybe sleep) at once.
+      if (this.#arm()) this.#native.setWaiting(true);
+      else this.#serve();
     });
   }
 
