@@ -91,9 +91,10 @@ inline void heavy_barrier() noexcept {
 // false when the budget ran out (0: one poll). Bounded by time, not by iterations: a
 // pause costs 3 to 140 cycles depending on the CPU, and a poll meant to cover a peer's
 // reply must last the same everywhere. Every 16 polls it reads the clock (vDSO, ~20 ns)
-// and yields the CPU: on a busy machine the peer this thread waits for is often queued
+// and yields the CPU: on a busy machine the peer this thread waits for may be queued
 // on this very core (the kernel wakes a thread near its waker), and a pure spin would
-// keep it from running until the budget ran out (measured: docs/performance.md).
+// keep it from running until the budget ran out (docs/performance.md: on this VM a
+// pure spin caught almost nothing under load, a yielding one nearly everything).
 template <class Done>
 bool spin_until(int64_t budget_ns, Done done) noexcept {
   if (done()) return true;
