@@ -248,6 +248,30 @@ export interface ReceiverOptions {
    * {@link Receiver.zeroCopy} tells which mode a receiver got.
    */
   zeroCopy?: boolean | undefined;
+  /**
+   * The most microseconds (an integer, 0 to 10000) a receive that finds nothing polls
+   * shared memory before it sleeps. Default: 50.
+   *
+   * A sleeping receiver is woken through the kernel and its event loop (tens of µs on
+   * a small VM, as `MessagePort`); a message that arrives while it polls is taken at
+   * once, without any wake, and the sender's send then makes no system call either.
+   * Two threads that answer each other within the budget so stay awake and trade
+   * messages in a few µs. Raise it (e.g. `spin: 200`) for lower round-trip latency
+   * when the peer may take longer to answer; `0` sleeps at once (least CPU).
+   *
+   * Polling holds this thread: a `recv()` (or `for await` step, `recvBatch()`,
+   * `batches()` step) that finds nothing returns only after the message came or the
+   * budget ran out, and `recvSync()` polls as long before it blocks on a futex. The
+   * poll yields the CPU (`sched_yield`) between checks, so a thread waiting for this
+   * core runs. An idle receiver still sleeps: a poll that catches nothing makes the
+   * next asynchronous receives sleep at once (1, then 3, 7 … up to 255 of them after
+   * misses in a row), and a poll that catches a message resets that; `recvSync()`
+   * polls the full budget every time. Timeouts, aborts and close are honoured as
+   * without polling (a timeout or abort takes effect once the poll ends).
+   * @throws {TypeError} `ERR_INVALID_ARG_TYPE` when not a number.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` when not an integer from 0 to 10000.
+   */
+  spin?: number | undefined;
 }
 
 /** Options of {@link Receiver.iterate}. */
@@ -350,10 +374,12 @@ export class Channel {
 
   /**
    * Claims the consuming end, which then belongs to this thread.
-   * @param options `zeroCopy: false` makes every message a plain copy (see {@link ReceiverOptions})
+   * @param options `zeroCopy: false` makes every message a plain copy; `spin` is how long
+   *   (µs) a receive polls before it sleeps (see {@link ReceiverOptions})
    * @throws {ChannelError} `ERR_CHANNEL_ROLE_TAKEN` when a receiver was already claimed,
    *   in any thread.
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad `options` (nothing is claimed then).
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for a `spin` that is not an integer from 0 to 10000.
    */
   receiver(options?: ReceiverOptions): Receiver;
 
@@ -595,6 +621,9 @@ export class Receiver implements AsyncIterable<ArrayBuffer>, AsyncDisposable {
    * runtime refuses external buffers). See {@link ReceiverOptions}.
    */
   readonly zeroCopy: boolean;
+
+  /** The most microseconds a receive polls before it sleeps: the `spin` option (see {@link ReceiverOptions}). */
+  readonly spin: number;
 
   /**
    * Yields each message as an `ArrayBuffer`, waiting for the next one. Ends after a
@@ -881,8 +910,10 @@ export class Broadcast {
    * A new receiver in this thread, which gets every message sent from now on. Any
    * number may exist, in any threads, joining and leaving at any time, each zero-copy
    * or copying as it chooses.
-   * @param options `zeroCopy: false` makes every message a plain copy (see {@link ReceiverOptions})
+   * @param options `zeroCopy: false` makes every message a plain copy; `spin` is how long
+   *   (µs) a receive polls before it sleeps (see {@link ReceiverOptions})
    * @throws {TypeError} `ERR_INVALID_ARG_TYPE` for bad `options`.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` for a `spin` that is not an integer from 0 to 10000.
    */
   receiver(options?: ReceiverOptions): Receiver;
 

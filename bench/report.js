@@ -95,7 +95,7 @@ function latencyTable(l) {
   lines.push(
     '',
     `- Median over ${l.options.runs} runs of each run's percentiles; each run times every round trip for ${l.seconds} s after a 0.2 s warm-up. Ratios: lower is faster.`,
-    '- ringport has no spin option; `recvSync`/`sendSync` (spin 200 pauses in native code, then a futex) is the closest. The spinning plain-JS ring polls 2,000 times before it sleeps: what spinning can buy on this machine.',
+    '- ringport receivers poll up to `spin` µs before they sleep (default 50, backing off while polls catch nothing); `spin 0` sleeps at once. `recvSync`/`sendSync` poll up to 50 µs in native code, then sleep on a futex. The spinning plain-JS ring polls 2,000 times before it sleeps.',
     `- ${load(l)}`,
     '',
   );

@@ -2,7 +2,7 @@
 
 // ringport side by side with its peers, in one run. See docs/performance.md.
 //
-//   npm run bench                 throughput, round-trip latency, RSS soak, chart: 332 runs of
+//   npm run bench                 throughput, round-trip latency, RSS soak, chart: 338 runs of
 //                                 ~1.4 s, ~8-9 min on this 2-core machine (11 min while others built)
 //   npm run bench -- --quick      the same, shorter windows and a shorter soak (about half)
 //   npm run bench:cpp             the C++ Google Benchmark suite only (builds it first)

@@ -5,7 +5,7 @@ const { channelError, argTypeError } = require('./errors');
 const { InstantSender, RESOLVED } = require('./instant-sender');
 const { toBytes, validateObject } = require('./validate');
 const { createMemory, makeHandle, bufferOf, sizeOptions } = require('./memory');
-const { Receiver, zeroCopyOption } = require('./receiver');
+const { Receiver, receiverOptions } = require('./receiver');
 
 const HANDLE_TAG = 'ringport.broadcast';
 const ATTACH = Symbol('attach');
@@ -54,13 +54,14 @@ class Broadcast {
 
   /**
    * A new receiving end, which sees every message sent from now on;
-   * `options.zeroCopy: false` makes every message a plain copy.
+   * `options.zeroCopy: false` makes every message a plain copy, `options.spin` is how
+   * long (µs) a receive polls before it sleeps.
    */
   receiver(options) {
-    const zeroCopy = zeroCopyOption(options);
-    const nativeReceiver = new native.BroadcastReceiver(this.#view, !zeroCopy);
+    const o = receiverOptions(options);
+    const nativeReceiver = new native.BroadcastReceiver(this.#view, !o.zeroCopy);
     const stats = () => this.#receiverStats(nativeReceiver.stats());
-    return new Receiver(nativeReceiver, stats, this.#info, { bytesFraming: false, zeroCopy });
+    return new Receiver(nativeReceiver, stats, this.#info, { bytesFraming: false, ...o });
   }
 
   /** Closes the broadcast gracefully: no more sends; receivers drain, then end. */

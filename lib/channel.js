@@ -4,7 +4,7 @@ const { native, Status, Role, Kind, Flags, errorForStatus } = require('./binding
 const { validateObject, validateOneOf } = require('./validate');
 const { createMemory, makeHandle, bufferOf, sizeOptions } = require('./memory');
 const { Sender } = require('./sender');
-const { Receiver, zeroCopyOption } = require('./receiver');
+const { Receiver, receiverOptions } = require('./receiver');
 
 const HANDLE_TAG = 'ringport.channel';
 const ATTACH = Symbol('attach');
@@ -80,12 +80,15 @@ class Channel {
     return new Sender(this.#view, this, this.backpressure, additional);
   }
 
-  /** The consuming end; `options.zeroCopy: false` makes every message a plain copy. */
+  /**
+   * The consuming end; `options.zeroCopy: false` makes every message a plain copy,
+   * `options.spin` is how long (µs) a receive polls before it sleeps.
+   */
   receiver(options) {
-    const zeroCopy = zeroCopyOption(options); // before the claim: a bad option takes nothing
+    const o = receiverOptions(options); // before the claim: a bad option takes nothing
     this.#claim(Role.RECEIVER);
-    const nativeReceiver = new native.Receiver(this.#view, !zeroCopy);
-    return new Receiver(nativeReceiver, () => this.stats(), this.#info, { bytesFraming: this.framing === 'bytes', zeroCopy });
+    const nativeReceiver = new native.Receiver(this.#view, !o.zeroCopy);
+    return new Receiver(nativeReceiver, () => this.stats(), this.#info, { bytesFraming: this.framing === 'bytes', ...o });
   }
 
   /** Closes the channel gracefully: no more sends; the receiver drains, then ends. */

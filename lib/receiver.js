@@ -18,6 +18,17 @@ const BATCH_MESSAGES = 1024;
 // first yields one turn of the event loop.
 const YIELD_AFTER_BYTES = 4 << 20;
 
+// The most (µs) a receive polls shared memory before it sleeps, unless the receiver's
+// `spin` option says otherwise; src/binding/wraps.hh kDefaultSpinNs is the same.
+// Longer than a wake through the kernel here, so that two threads answering each
+// other stay awake; see docs/performance.md ("Round trip: polling before sleeping").
+const DEFAULT_SPIN_US = 50;
+// The largest `spin`: the thread runs nothing else while it spins.
+const MAX_SPIN_US = 10_000;
+// After this many polls in a row that caught nothing, 2 ** MAX_MISSES - 1 receives
+// sleep without polling before the next poll (see Receiver#arm).
+const MAX_MISSES = 8;
+
 // framing: 'bytes' joins small ready chunks into one buffer of up to this size.
 const COALESCE_BYTES = 64 << 10;
 
@@ -48,17 +59,21 @@ class Receiver {
   #externalBytes = 0; // handed out since the event loop last turned
   #yieldAfter;
   #zeroCopy;
+  #spin; // the most (µs) a receive polls before it sleeps: the `spin` option
+  #misses = 0; // polls in a row that caught nothing (see #arm)
+  #skip = 0; // receives left that sleep without polling
 
   /**
-   * @internal `info`: the channel's native info(); `zeroCopy`: from zeroCopyOption(),
-   * which the native receiver was made with.
+   * @internal `info`: the channel's native info(); `zeroCopy`, `spin`: from
+   * receiverOptions(); the native receiver was made with `zeroCopy`.
    */
-  constructor(nativeReceiver, stats, info, { bytesFraming, zeroCopy }) {
+  constructor(nativeReceiver, stats, info, { bytesFraming, zeroCopy, spin }) {
     this.#native = nativeReceiver;
     this.#stats = stats;
     this.#inlineMax = info.inlineMax;
     this.#bytesFraming = bytesFraming;
     this.#zeroCopy = zeroCopy;
+    this.#spin = spin;
     // Copies need no finalizer to give memory back: no reason to yield for them.
     this.#yieldAfter = zeroCopy ? Math.min(YIELD_AFTER_BYTES, info.capacity / 2) : Infinity;
     // Held by the native object only: no strong path from a GC root to this receiver.
@@ -72,6 +87,11 @@ class Receiver {
    */
   get zeroCopy() {
     return this.#zeroCopy;
+  }
+
+  /** The most microseconds a receive polls for a message before it sleeps (the `spin` option). */
+  get spin() {
+    return this.#spin;
   }
 
   /** Messages buffered now: in shared memory and already pulled into this thread. */
@@ -108,7 +128,7 @@ class Receiver {
     if (this.#waiters.length === 0 && this.#fill()) return this.#take();
     if (this.#lag) throw this.#takeLag();
     if (this.#ended) return this.#settled();
-    const result = this.#native.recvSync(timeout === undefined ? -1 : timeout);
+    const result = this.#native.recvSync(timeout === undefined ? -1 : timeout, this.#spin);
     if (typeof result !== 'number') {
       this.#queue = this.#bytesFraming ? coalesce([result], this.#inlineMax) : [result];
       this.#head = 0;
@@ -339,14 +359,17 @@ class Receiver {
       const waiter = { resolve, reject, map, watcher: undefined };
       waiter.watcher = watch(options, (error) => this.#drop(waiter, error), this.#refed);
       this.#waiters.push(waiter);
-      if (this.#waiters.length === 1) this.#serve();
+      if (this.#waiters.length !== 1) return;
+      // The first waiter: #fill() just found nothing, so poll (and maybe sleep) at once.
+      if (this.#arm()) this.#native.setWaiting(true);
+      else this.#serve();
     });
   }
 
   // Hands messages to waiters in order; re-arms the doorbell when it runs dry.
   #serve() {
     if (this.#readiness.length !== 0 && this.#waiters.length === 0) {
-      if (this.#head < this.#queue.length || this.#ended || this.#lag || !this.#native.arm()) {
+      if (this.#head < this.#queue.length || this.#ended || this.#lag || !this.#arm()) {
         for (const resolve of this.#readiness.splice(0)) resolve();
       } else {
         return this.#native.setWaiting(true);
@@ -369,12 +392,33 @@ class Receiver {
           if (this.#failure) waiter.reject(this.#failure);
           else waiter.resolve(waiter.map(null));
         }
-      } else if (this.#native.arm()) {
+      } else if (this.#arm()) {
         this.#native.setWaiting(true);
         return;
       }
     }
     this.#native.setWaiting(false);
+  }
+
+  // Polls for up to `spin` µs, then flags that this thread sleeps; true if it must.
+  // A poll that catches nothing makes the next receives sleep at once, twice as many
+  // after each further miss (1, 3, 7 … 2 ** MAX_MISSES - 1): a receiver whose messages
+  // come rarely, or whose peer cannot run while it polls, soon stops burning CPU and
+  // tries again now and then. A poll that catches a message resets this.
+  #arm() {
+    if (this.#skip !== 0) {
+      this.#skip--;
+      return this.#native.arm(0);
+    }
+    if (!this.#native.arm(this.#spin)) {
+      this.#misses = 0;
+      return false;
+    }
+    if (this.#spin !== 0) {
+      this.#misses = Math.min(this.#misses + 1, MAX_MISSES);
+      this.#skip = 2 ** this.#misses - 1;
+    }
+    return true;
   }
 
   #drop(waiter, error) {
@@ -469,14 +513,15 @@ class Receiver {
 }
 
 /**
- * The `zeroCopy` option of channel.receiver() / broadcast.receiver(), validated: false
- * also where the runtime refuses external buffers (native.externalBuffers), as
- * Electron's V8 sandbox does.
+ * The options of channel.receiver() / broadcast.receiver(), validated: `zeroCopy`
+ * false also where the runtime refuses external buffers (native.externalBuffers), as
+ * Electron's V8 sandbox does; `spin` in µs.
  */
-function zeroCopyOption(options) {
-  const { zeroCopy = true } = validateObject(options, 'options');
+function receiverOptions(options) {
+  const { zeroCopy = true, spin = DEFAULT_SPIN_US } = validateObject(options, 'options');
   if (typeof zeroCopy !== 'boolean') throw argTypeError('options.zeroCopy', 'of type boolean', zeroCopy);
-  return zeroCopy && native.externalBuffers;
+  validateInteger(spin, 'options.spin', 0, MAX_SPIN_US);
+  return { zeroCopy: zeroCopy && native.externalBuffers, spin };
 }
 
 // framing: 'bytes': drops empty chunks and joins runs of small ones (copies) into
@@ -523,4 +568,4 @@ function identity(value) {
   return value;
 }
 
-module.exports = { Receiver, zeroCopyOption };
+module.exports = { Receiver, receiverOptions };

@@ -71,7 +71,7 @@ describe('benchmark', function () {
     await assert.rejects(runJson('throughput.js', ['thread-stream', 64, 'w2m', '--messages=10']), /usage/);
   });
 
-  for (const name of ['ringport', 'ringport-sync', 'mc', 'sab-ring']) {
+  for (const name of ['ringport', 'ringport-spin-0', 'ringport-spin-200', 'ringport-sync', 'mc', 'sab-ring']) {
     it(`latency.js ${name} completes round trips and reports percentiles`, async () => {
       const r = await runJson('latency.js', [name, 0.05]);
       assert.ok(r.rounds > 0);

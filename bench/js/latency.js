@@ -20,28 +20,14 @@ const MAX_SAMPLES = 4_000_000;
 // setup() -> { remote, transferList, ping() -> Promise|void, done() } in the main
 // thread; echo(remote) in the worker.
 const CASES = {
-  // Two channels, default options; both sides await (the event loops wake each other).
-  ringport: {
-    label: 'ringport `send` / `recv` (async)',
-    setup() {
-      const [there, back] = [new Channel(), new Channel()];
-      const tx = there.sender();
-      const rx = back.receiver();
-      const ping = new Uint8Array(SIZE);
-      return {
-        remote: [there.handle, back.handle],
-        ping: () => tx.send(ping).then(() => rx.recv()),
-        done: () => tx.close(),
-      };
-    },
-    async echo([there, back]) {
-      const rx = Channel.from(there).receiver();
-      const tx = Channel.from(back).sender();
-      for await (const message of rx) await tx.send(message);
-      tx.close();
-    },
-  },
-  // The blocking calls: each thread spins briefly in native code, then sleeps on a futex.
+  // Two channels, default options; both sides await (each receiver polls up to 50 µs,
+  // backing off when its polls catch nothing, then the event loops wake each other).
+  ringport: ringportCase('ringport `send` / `recv` (async)', undefined),
+  // The receivers' `spin` option: 0 sleeps at once (each message is a wake through
+  // the kernel); 200 polls longer, for a peer that answers within 200 µs.
+  'ringport-spin-0': ringportCase('ringport (spin 0 µs)', 0),
+  'ringport-spin-200': ringportCase('ringport (spin 200 µs)', 200),
+  // The blocking calls: each thread polls up to 50 µs in native code, then sleeps on a futex.
   'ringport-sync': {
     label: 'ringport `sendSync` / `recvSync` (blocking)',
     setup() {
@@ -91,6 +77,30 @@ const CASES = {
   // What spinning buys: the same ring polling 2,000 times (≈ 10-20 µs) before it sleeps.
   'sab-ring-spin': sabRingCase('plain-JS SAB ring, spinning', 2000),
 };
+
+// Two channels, `spin` µs on both receivers (undefined: the default); both sides await.
+function ringportCase(label, spin) {
+  return {
+    label,
+    setup() {
+      const [there, back] = [new Channel(), new Channel()];
+      const tx = there.sender();
+      const rx = back.receiver({ spin });
+      const ping = new Uint8Array(SIZE);
+      return {
+        remote: [there.handle, back.handle],
+        ping: () => tx.send(ping).then(() => rx.recv()),
+        done: () => tx.close(),
+      };
+    },
+    async echo([there, back]) {
+      const rx = Channel.from(there).receiver({ spin });
+      const tx = Channel.from(back).sender();
+      for await (const message of rx) await tx.send(message);
+      tx.close();
+    },
+  };
+}
 
 // Two plain-JS rings; both sides block (poll `spin` times, then Atomics.wait).
 function sabRingCase(label, spin) {

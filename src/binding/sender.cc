@@ -115,7 +115,7 @@ Napi::Value SenderWrap::SendSync(const Napi::CallbackInfo& info) {
   if (length > UINT32_MAX) return Napi::Number::New(info.Env(), static_cast<int>(Status::TooLarge));
   const uint32_t len = static_cast<uint32_t>(length);
   const Status s = block_until(
-      info.Env(), producer_->space_bell(), timeout_ns(info[1]), Status::Full,
+      info.Env(), producer_->space_bell(), timeout_ns(info[1]), kDefaultSpinNs, Status::Full,
       [&] {
         bool rang;
         const Status sent = producer_->try_send(data, len, &rang);

@@ -58,23 +58,37 @@ inline bool env_stopping(napi_env env) {
   return napi_get_named_property(env, object, "x", &value) != napi_ok;
 }
 
+// How long sendSync/recvSync and an async receive poll before they sleep, unless a
+// receiver's `spin` option says otherwise (lib/receiver.js DEFAULT_SPIN_US, in ns).
+// A wake through the kernel costs ~15-35 us here (DESIGN.md); see docs/performance.md.
+inline constexpr int64_t kDefaultSpinNs = 50'000;
+
+// A spin budget in µs from JS (not a number: the default) in nanoseconds.
+inline int64_t spin_ns(const Napi::Value& us) {
+  if (!us.IsNumber()) return kDefaultSpinNs;
+  const double v = us.As<Napi::Number>().DoubleValue();
+  return v > 0 ? static_cast<int64_t>(v * 1e3) : 0;
+}
+
 // The loop of sendSync/recvSync: retries `attempt()` while it returns `blocked`,
-// spinning a little first (a round trip through the kernel costs far more, DESIGN.md),
-// then sleeping on `bell` with the doorbell handshake: flag, then re-check with
-// `still_blocked()`, then sleep. Sleeps are sliced so that a terminating thread
-// notices within kSleepSlice: a blocked thread would otherwise make terminate() hang.
-// Returns the first other status, TimedOut, or Closed when the thread is stopping.
+// first polling `still_blocked()` for up to `spin` ns (a round trip through the
+// kernel costs far more, DESIGN.md), then sleeping on `bell` with the doorbell
+// handshake: flag, then re-check with `still_blocked()`, then sleep. Sleeps are sliced
+// so that a terminating thread notices within kSleepSlice: a blocked thread would
+// otherwise make terminate() hang. Returns the first other status, TimedOut, or
+// Closed when the thread is stopping.
 template <class Attempt, class StillBlocked>
-Status block_until(napi_env env, Doorbell bell, int64_t timeout, Status blocked, Attempt attempt, StillBlocked still_blocked) {
-  constexpr int kSpinsBeforeSleep = 200;
+Status block_until(napi_env env, Doorbell bell, int64_t timeout, int64_t spin, Status blocked, Attempt attempt,
+                   StillBlocked still_blocked) {
   constexpr int64_t kSleepSlice = 50'000'000;  // ns
   Deadline deadline(timeout);
-  for (int spins = 0;; ++spins) {
+  for (bool spun = false;;) {
     const Status s = attempt();
     if (s != blocked) return s;
-    if (spins < kSpinsBeforeSleep) {
-      cpu_relax();
-      continue;
+    if (!spun) {
+      spun = true;  // once per call: after a sleep the peer is known to be slow
+      const int64_t left = deadline.remaining_ns();
+      if (spin_until(left < 0 || left > spin ? spin : left, [&] { return !still_blocked(); })) continue;
     }
     const uint32_t epoch = bell.prepare_sleep();
     if (!still_blocked()) continue;
@@ -146,8 +160,8 @@ class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
   Napi::Value Poll(const Napi::CallbackInfo& info);      // (max) -> ArrayBuffer[] | status
   Napi::Value PollBatch(const Napi::CallbackInfo& info); // (max) -> [packed, count, large[]] | status
   Napi::Value Discard(const Napi::CallbackInfo& info);   // (n) -> how many messages were dropped
-  Napi::Value RecvSync(const Napi::CallbackInfo& info);  // (timeoutMs) -> ArrayBuffer | status
-  Napi::Value Arm(const Napi::CallbackInfo& info);       // () -> true if the caller must wait
+  Napi::Value RecvSync(const Napi::CallbackInfo& info);  // (timeoutMs, spinUs) -> ArrayBuffer | status
+  Napi::Value Arm(const Napi::CallbackInfo& info);       // (spinUs) -> true if the caller must wait
   Napi::Value Release(const Napi::CallbackInfo& info);   // (buffer) -> bool
   void Close(const Napi::CallbackInfo& info);
   Napi::Value ErrorInfo(const Napi::CallbackInfo& info);

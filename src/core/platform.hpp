@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <ctime>
 
+#include <sched.h>
+
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
@@ -82,6 +84,29 @@ inline void heavy_barrier() noexcept {
     syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
   } else {
     std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+}
+
+// Polls `done()` for at most `budget_ns` of wall-clock time; true as soon as it holds,
+// false when the budget ran out (0: one poll). Bounded by time, not by iterations: a
+// pause costs 3 to 140 cycles depending on the CPU, and a poll meant to cover a peer's
+// reply must last the same everywhere. Every 16 polls it reads the clock (vDSO, ~20 ns)
+// and yields the CPU: on a busy machine the peer this thread waits for may be queued
+// on this very core (the kernel wakes a thread near its waker), and a pure spin would
+// keep it from running until the budget ran out (docs/performance.md: on this VM a
+// pure spin caught almost nothing under load, a yielding one nearly everything).
+template <class Done>
+bool spin_until(int64_t budget_ns, Done done) noexcept {
+  if (done()) return true;
+  if (budget_ns <= 0) return false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(budget_ns);
+  for (;;) {
+    for (int i = 0; i < 16; ++i) {
+      cpu_relax();
+      if (done()) return true;
+    }
+    if (std::chrono::steady_clock::now() >= until) return false;
+    sched_yield();
   }
 }
 

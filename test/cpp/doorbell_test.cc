@@ -163,5 +163,33 @@ TEST_F(QueueDoorbellTest, CloseWakesASleepingConsumer) {
   EXPECT_EQ(end.load(), Status::Closed);
 }
 
+// spin_until: the poll a receiver runs before it arms the doorbell.
+TEST(SpinUntil, PollsOnceWhenDoneOrWithoutABudget) {
+  int polls = 0;
+  EXPECT_TRUE(spin_until(1'000'000'000, [&] { return ++polls > 0; }));
+  EXPECT_EQ(polls, 1) << "done at the first poll: no pause, no clock";
+  polls = 0;
+  EXPECT_FALSE(spin_until(0, [&] { return ++polls > 1; }));
+  EXPECT_EQ(polls, 1) << "budget 0: one poll";
+}
+
+TEST(SpinUntil, GivesUpWhenTheBudgetRunsOut) {
+  int polls = 0;
+  EXPECT_FALSE(spin_until(200'000, [&] { return ++polls < 0; }));
+  EXPECT_GT(polls, 1);
+}
+
+TEST(SpinUntil, SeesAnotherThreadsProgress) {
+  std::atomic<bool> progress{false};
+  std::thread peer([&] {
+    std::this_thread::sleep_for(1ms);
+    // release: pairs with the acquire load in the poll.
+    progress.store(true, std::memory_order_release);
+  });
+  // The budget (100 s) is far beyond the test's timeout: only the store can end it.
+  EXPECT_TRUE(spin_until(100'000'000'000, [&] { return progress.load(std::memory_order_acquire); }));
+  peer.join();
+}
+
 }  // namespace
 }  // namespace ringport

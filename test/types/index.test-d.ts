@@ -162,6 +162,13 @@ async function receiver(ch: Channel): Promise<void> {
   new Channel().receiver({ zeroCopy: 'no' });
   // @ts-expect-error zeroCopy is read-only
   rx.zeroCopy = false;
+  assertType(rx.spin).is<number>();
+  const spinning: ReceiverOptions = { spin: 200, zeroCopy: true };
+  assertType(new Broadcast().receiver(spinning)).is<Receiver>();
+  // @ts-expect-error spin is a number of microseconds
+  new Channel().receiver({ spin: '200' });
+  // @ts-expect-error spin is read-only
+  rx.spin = 0;
   for await (const buf of rx) {
     assertType(buf).is<ArrayBuffer>();
     // @ts-expect-error messages are ArrayBuffers
