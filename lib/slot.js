@@ -193,8 +193,13 @@ class ValueReceiver {
   #poll() {
     if (this.#ended) return undefined;
     const result = this.#native.recv();
-    if (typeof result !== 'number') return result;
-    if (result !== Status.EMPTY) this.#finish(result);
+    if (result instanceof ArrayBuffer) return result;
+    // undefined: the native call failed and could not even throw, which happens once
+    // this thread is stopping (process.exit(), an uncaught exception) while queued
+    // microtasks still run. Nothing can be received any more: end, so that #serve()
+    // does not retry for ever and keep the dying thread from exiting.
+    if (typeof result !== 'number') this.#finish(Status.CLOSED);
+    else if (result !== Status.EMPTY) this.#finish(result);
     return undefined;
   }
 
