@@ -194,10 +194,10 @@ class ValueReceiver {
     if (this.#ended) return undefined;
     const result = this.#native.recv();
     if (result instanceof ArrayBuffer) return result;
-    // undefined: the native call failed and could not even throw, which happens once
-    // this thread is stopping (process.exit(), an uncaught exception) while queued
-    // microtasks still run. Nothing can be received any more: end, so that #serve()
-    // does not retry for ever and keep the dying thread from exiting.
+    // undefined: the native call could neither create the buffer nor throw. Seen in a
+    // worker stopping after process.exit() or an uncaught exception while values kept
+    // coming: #serve() retried for ever and the thread never exited. Nothing can be
+    // received any more: end.
     if (typeof result !== 'number') this.#finish(Status.CLOSED);
     else if (result !== Status.EMPTY) this.#finish(result);
     return undefined;
