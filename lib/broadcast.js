@@ -4,7 +4,7 @@ const { native, Status, Role, Kind, errorForStatus } = require('./binding');
 const { channelError, argTypeError } = require('./errors');
 const { InstantSender, RESOLVED } = require('./instant-sender');
 const { toBytes, validateObject } = require('./validate');
-const { createMemory, makeHandle, bufferOf, sizeOptions } = require('./memory');
+const { createMemory, makeHandle, bufferOf, sizeOptions, statsOf } = require('./memory');
 const { Receiver, receiverOptions } = require('./receiver');
 
 const HANDLE_TAG = 'ringport.broadcast';
@@ -75,32 +75,17 @@ class Broadcast {
    */
   stats() {
     const s = this.#native.stats();
-    return {
-      sent: s.sent,
-      received: s.received,
-      bytesSent: s.bytesSent,
-      bytesReceived: s.bytesReceived,
-      dropped: 0,
-      lagged: s.lagged,
-      pending: 0,
-      pendingBytes: 0,
-      pool: s.pool,
-    };
+    return statsOf(s, { lagged: s.lagged });
   }
 
   #receiverStats(r) {
-    const s = this.#native.stats();
-    return {
-      sent: s.sent,
+    return statsOf(this.#native.stats(), {
       received: r.received,
-      bytesSent: s.bytesSent,
       bytesReceived: r.bytesReceived,
       dropped: r.missed,
       lagged: r.lagged,
       pending: r.pending,
-      pendingBytes: 0,
-      pool: s.pool,
-    };
+    });
   }
 
   #attach(buffer) {

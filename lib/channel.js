@@ -2,7 +2,7 @@
 
 const { native, Status, Role, Kind, Flags, errorForStatus } = require('./binding');
 const { validateObject, validateOneOf } = require('./validate');
-const { createMemory, makeHandle, bufferOf, sizeOptions } = require('./memory');
+const { createMemory, makeHandle, bufferOf, sizeOptions, statsOf } = require('./memory');
 const { Sender } = require('./sender');
 const { Receiver, receiverOptions } = require('./receiver');
 
@@ -98,17 +98,11 @@ class Channel {
 
   stats() {
     const s = this.#native.stats();
-    return {
-      sent: s.sent,
-      received: s.received,
-      bytesSent: s.bytesSent,
-      bytesReceived: s.bytesReceived,
+    return statsOf(s, {
       dropped: s.dropped,
-      lagged: 0,
       pending: s.sent - s.received - s.dropped,
       pendingBytes: s.bytesSent - s.bytesReceived - s.droppedBytes,
-      pool: s.pool,
-    };
+    });
   }
 
   #attach(buffer) {

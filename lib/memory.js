@@ -43,4 +43,12 @@ function sizeOptions(o, defaultCapacity) {
   };
 }
 
-module.exports = { createMemory, makeHandle, bufferOf, sizeOptions };
+/**
+ * The object stats() returns (API.md), from the native counters `s` ({ sent, received,
+ * bytesSent, bytesReceived, pool }) and what the kind or the receiver says of the rest.
+ */
+function statsOf(s, { received = s.received, bytesReceived = s.bytesReceived, dropped = 0, lagged = 0, pending = 0, pendingBytes = 0 } = {}) {
+  return { sent: s.sent, received, bytesSent: s.bytesSent, bytesReceived, dropped, lagged, pending, pendingBytes, pool: s.pool };
+}
+
+module.exports = { createMemory, makeHandle, bufferOf, sizeOptions, statsOf };

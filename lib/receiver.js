@@ -1,9 +1,10 @@
 'use strict';
 
 const { native, Status, endError } = require('./binding');
-const { ChannelError, channelError, argTypeError, abortError } = require('./errors');
+const { ChannelError, channelError, argTypeError } = require('./errors');
 const { validateObject, validateInteger, validateTimeout } = require('./validate');
-const { waitOptions, watch, NO_WAIT } = require('./wait');
+const { waitOptions, NO_WAIT } = require('./wait');
+const { Waiters } = require('./waiters');
 const { Batch } = require('./batch');
 
 // Messages pulled from native code per crossing; the rest wait in shared memory.
@@ -48,12 +49,11 @@ class Receiver {
   #head = 0;
   #headOffset = 0; // bytes of the head message already taken by read()
   #queuedBytes = 0; // bytes in #queue from #head on, less #headOffset
-  #waiters = []; // pending receives: { resolve, reject, map, watcher }
+  #waiters; // pending receives
   #readiness = []; // batches() waiting for anything to happen: resolve functions
   #ended = false; // no message will ever come again
   #failure = null; // why, if not a graceful end
   #lag = null; // broadcast: an ERR_CHANNEL_LAGGED for the next receive, once
-  #refed = true;
   #inlineMax; // larger messages arrive in pool-backed (external) buffers
   #bytesFraming;
   #externalBytes = 0; // handed out since the event loop last turned
@@ -69,6 +69,7 @@ class Receiver {
    */
   constructor(nativeReceiver, stats, info, { bytesFraming, zeroCopy, spin }) {
     this.#native = nativeReceiver;
+    this.#waiters = new Waiters(nativeReceiver, () => this.#startWaiting());
     this.#stats = stats;
     this.#inlineMax = info.inlineMax;
     this.#bytesFraming = bytesFraming;
@@ -322,16 +323,12 @@ class Receiver {
   }
 
   ref() {
-    this.#refed = true;
-    this.#native.setRefed(true);
-    for (const w of this.#waiters) w.watcher.timer?.ref();
+    this.#waiters.setRefed(true);
     return this;
   }
 
   unref() {
-    this.#refed = false;
-    this.#native.setRefed(false);
-    for (const w of this.#waiters) w.watcher.timer?.unref();
+    this.#waiters.setRefed(false);
     return this;
   }
 
@@ -354,16 +351,7 @@ class Receiver {
       if (this.#lag) return Promise.reject(this.#takeLag());
       if (this.#ended) return this.#failure ? Promise.reject(this.#failure) : Promise.resolve(map(null));
     }
-    if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
-    return new Promise((resolve, reject) => {
-      const waiter = { resolve, reject, map, watcher: undefined };
-      waiter.watcher = watch(options, (error) => this.#drop(waiter, error), this.#refed);
-      this.#waiters.push(waiter);
-      if (this.#waiters.length !== 1) return;
-      // The first waiter: #fill() just found nothing, so poll (and maybe sleep) at once.
-      if (this.#arm()) this.#native.setWaiting(true);
-      else this.#serve();
-    });
+    return this.#waiters.add(options, map);
   }
 
   // Hands messages to waiters in order; re-arms the doorbell when it runs dry.
@@ -377,21 +365,11 @@ class Receiver {
     }
     while (this.#waiters.length !== 0) {
       if (this.#fill()) {
-        const waiter = this.#waiters.shift();
-        waiter.watcher.disarm();
-        waiter.resolve(waiter.map(this.#take()));
+        this.#waiters.resolveNext(this.#take());
       } else if (this.#lag) {
-        const waiter = this.#waiters.shift();
-        waiter.watcher.disarm();
-        waiter.reject(this.#takeLag());
+        this.#waiters.rejectNext(this.#takeLag());
       } else if (this.#ended) {
-        const waiters = this.#waiters;
-        this.#waiters = [];
-        for (const waiter of waiters) {
-          waiter.watcher.disarm();
-          if (this.#failure) waiter.reject(this.#failure);
-          else waiter.resolve(waiter.map(null));
-        }
+        this.#waiters.settleAll(this.#failure);
       } else if (this.#arm()) {
         this.#native.setWaiting(true);
         return;
@@ -421,13 +399,11 @@ class Receiver {
     return true;
   }
 
-  #drop(waiter, error) {
-    const at = this.#waiters.indexOf(waiter);
-    if (at === -1) return;
-    this.#waiters.splice(at, 1);
-    waiter.watcher.disarm();
-    waiter.reject(error);
-    if (this.#waiters.length === 0) this.#native.setWaiting(false);
+  // The first receive starts waiting: #fill() just found nothing, so poll (and maybe
+  // sleep) at once rather than drain the empty channel again.
+  #startWaiting() {
+    if (this.#arm()) this.#native.setWaiting(true);
+    else this.#serve();
   }
 
   // True when the local queue has a message, pulling a batch from native if needed.

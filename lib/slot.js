@@ -5,10 +5,10 @@
 // add the public classes.
 const { native, Status, Role, Kind, errorForStatus, endError } = require('./binding');
 const { InstantSender } = require('./instant-sender');
-const { createMemory, makeHandle, bufferOf } = require('./memory');
-const { abortError } = require('./errors');
+const { createMemory, makeHandle, bufferOf, statsOf } = require('./memory');
 const { MAX_CAPACITY, validateObject, validateInteger } = require('./validate');
-const { waitOptions, watch, NO_WAIT } = require('./wait');
+const { waitOptions, NO_WAIT } = require('./wait');
+const { Waiters } = require('./waiters');
 
 const DEFAULT_CAPACITY = 64 * 1024;
 const DONE = Object.freeze({ value: undefined, done: true });
@@ -75,19 +75,7 @@ class ValueChannel {
   }
 
   stats() {
-    const s = this.#native.stats();
-    const v = this.#native.valueStats();
-    return {
-      sent: s.sent,
-      received: s.received,
-      bytesSent: s.bytesSent,
-      bytesReceived: s.bytesReceived,
-      dropped: v.dropped,
-      lagged: 0,
-      pending: v.pending,
-      pendingBytes: v.pendingBytes,
-      pool: s.pool,
-    };
+    return statsOf(this.#native.stats(), this.#native.valueStats()); // { dropped, pending, pendingBytes }
   }
 
   #attach(buffer) {
@@ -119,15 +107,15 @@ class ValueSender extends InstantSender {
 class ValueReceiver {
   #native;
   #channel;
-  #waiters = []; // pending recv() calls: { resolve, reject, watcher }
+  #waiters; // pending recv() calls
   #ended = false;
   #failure = null; // why it ended, if not gracefully
   #closed = false;
-  #refed = true;
 
   /** @internal */
   constructor(view, kind, channel) {
     this.#native = new native.ValueReceiver(view, kind);
+    this.#waiters = new Waiters(this.#native, () => this.#serve());
     this.#channel = channel;
     // Held by the native object only: no strong path from a GC root to this receiver.
     this.#native.onwake = () => this.#serve();
@@ -145,13 +133,7 @@ class ValueReceiver {
       if (value !== undefined) return Promise.resolve(value);
       if (this.#ended) return this.#failure ? Promise.reject(this.#failure) : Promise.resolve(null);
     }
-    if (wait.signal?.aborted) return Promise.reject(abortError(wait.signal));
-    return new Promise((resolve, reject) => {
-      const waiter = { resolve, reject };
-      waiter.watcher = watch(wait, (error) => this.#drop(waiter, error), this.#refed);
-      this.#waiters.push(waiter);
-      if (this.#waiters.length === 1) this.#serve();
-    });
+    return this.#waiters.add(wait);
   }
 
   tryRecv() {
@@ -182,16 +164,12 @@ class ValueReceiver {
   }
 
   ref() {
-    this.#refed = true;
-    this.#native.setRefed(true);
-    for (const w of this.#waiters) w.watcher.timer?.ref();
+    this.#waiters.setRefed(true);
     return this;
   }
 
   unref() {
-    this.#refed = false;
-    this.#native.setRefed(false);
-    for (const w of this.#waiters) w.watcher.timer?.unref();
+    this.#waiters.setRefed(false);
     return this;
   }
 
@@ -215,8 +193,13 @@ class ValueReceiver {
   #poll() {
     if (this.#ended) return undefined;
     const result = this.#native.recv();
-    if (typeof result !== 'number') return result;
-    if (result !== Status.EMPTY) this.#finish(result);
+    if (result instanceof ArrayBuffer) return result;
+    // undefined: the native call could neither create the buffer nor throw. Seen in a
+    // worker stopping after process.exit() or an uncaught exception while values kept
+    // coming: #serve() retried for ever and the thread never exited. Nothing can be
+    // received any more: end.
+    if (typeof result !== 'number') this.#finish(Status.CLOSED);
+    else if (result !== Status.EMPTY) this.#finish(result);
     return undefined;
   }
 
@@ -225,30 +208,15 @@ class ValueReceiver {
     while (this.#waiters.length !== 0) {
       const value = this.#poll();
       if (value !== undefined) {
-        const waiter = this.#waiters.shift();
-        waiter.watcher.disarm();
-        waiter.resolve(value);
+        this.#waiters.resolveNext(value);
       } else if (this.#ended) {
-        for (const waiter of this.#waiters.splice(0)) {
-          waiter.watcher.disarm();
-          if (this.#failure) waiter.reject(this.#failure);
-          else waiter.resolve(null);
-        }
+        this.#waiters.settleAll(this.#failure);
       } else if (this.#native.arm()) {
         this.#native.setWaiting(true);
         return;
       }
     }
     this.#native.setWaiting(false);
-  }
-
-  #drop(waiter, error) {
-    const at = this.#waiters.indexOf(waiter);
-    if (at === -1) return;
-    this.#waiters.splice(at, 1);
-    waiter.watcher.disarm();
-    waiter.reject(error);
-    if (this.#waiters.length === 0) this.#native.setWaiting(false);
   }
 
   #finish(status) {

@@ -11,13 +11,27 @@
 //   worker counts completed sends in shared memory, a lower bound), and nothing else;
 // - sees every slab back in the pool once the channel is drained (queue) or evicted
 //   (broadcast) and garbage is collected: nothing the dead thread held stays leased.
+// For a watch and a mailbox, whose sends replace the value and never wait, a worker
+// sender dies while sending (awaited send(), a trySend() loop) or between sends, or a
+// worker receiver dies during recv(), while waiting in recv() for a value that is not
+// coming, or while holding what it received. Each cell checks that:
+// - the survivor notices within DETECT_BOUND_MS: the receiver of a dead sender gets
+//   the value it has not seen, then ERR_CHANNEL_DISCONNECTED; the sender of a dead
+//   mailbox receiver gets ERR_CHANNEL_DISCONNECTED; a dead watch receiver concerns no
+//   one (the sender and another receiver carry on);
+// - values arrive intact and newer each time; the last value sent before the crash is
+//   received (a mailbox: every message is taken once, dropped once, or still waits in
+//   the slot); latest() is never torn;
+// - a new receiver attaches where the API allows one (a watch's, which gets the last
+//   value at once), and a second end the API does not allow still throws
+//   ERR_CHANNEL_ROLE_TAKEN (a dead end's role is not handed on).
 // RINGPORT_CRASH_ROUNDS sets the rounds per cell; RINGPORT_CRASH_SEED replays a
 // failure (the seed is in its message).
 const assert = require('node:assert/strict');
 const { randomInt } = require('node:crypto');
 const { performance } = require('node:perf_hooks');
-const { Channel, Broadcast, ChannelError } = require('..');
-const { random, sizeFor, messageFor, checkMessage, startWorker, nextMessage, collectGarbage, sleep } = require('./helpers');
+const { Channel, Broadcast, Watch, Mailbox, ChannelError } = require('..');
+const { random, sizeFor, messageFor, checkMessage, valueFor, checkNumbered, startWorker, nextMessage, collectGarbage, sleep } = require('./helpers');
 
 const ROUNDS = Number(process.env.RINGPORT_CRASH_ROUNDS) || 3;
 const SEED = Number(process.env.RINGPORT_CRASH_SEED) || randomInt(1, 2 ** 31);
@@ -27,13 +41,18 @@ const SEED = Number(process.env.RINGPORT_CRASH_SEED) || randomInt(1, 2 ** 31);
 // what is measured (the summary prints the worst case), so that a lost wake-up fails
 // here instead of hanging.
 const DETECT_BOUND_MS = 2000;
+// A worker that outlives its planned crash by this long fails the cell (a sender that
+// never waits would otherwise send for ever).
+const GIVE_UP_MS = 20000;
 
 const QUEUE_CAPACITY = 64 << 10;
 const BROADCAST_CAPACITY = 4 << 20; // keeps every message a round sends (premise checked below)
 const BROADCAST_RING_BYTES = 2 * BROADCAST_CAPACITY; // Layout::compute
 const INLINE_MAX = 4096; // larger messages use a slab, or a heap block, at these capacities
-const MAX_CRASH_AT = 300; // operations before the planned crash
-const LIMIT = { queue: MAX_CRASH_AT + 3000, broadcast: MAX_CRASH_AT + 1000 }; // a worker's operations, at most
+// Operations before the planned crash, at most: enough for a queue's ring to wrap and
+// its pool to run dry; a watch or a mailbox has neither, and keeps one value.
+const MAX_CRASH_AT = { queue: 300, broadcast: 300, watch: 100, mailbox: 100 };
+const LIMIT = { queue: 3300, broadcast: 1300, watch: 1100, mailbox: 1100 }; // a worker's operations, at most
 const EXIT_CODE = 7;
 const CRASH_MESSAGE = 'crash-matrix: planned crash';
 const [COMPLETED, STARTED, DAMAGED] = [0, 1, 2]; // progress slots (fixtures/crash-worker.js)
@@ -41,15 +60,22 @@ const [COMPLETED, STARTED, DAMAGED] = [0, 1, 2]; // progress slots (fixtures/cra
 const PHASES = {
   queue: { producer: ['send', 'send-unawaited', 'sendSync', 'reserve'], consumer: ['recv', 'recvSync', 'hold'] },
   broadcast: { producer: ['send', 'send-unawaited', 'sendSync'], consumer: ['recv', 'recvSync', 'hold'] },
+  watch: { producer: ['send', 'trySend', 'between'], consumer: ['recv', 'wait', 'hold'] },
+  mailbox: { producer: ['send', 'trySend', 'between'], consumer: ['recv', 'wait', 'hold'] },
 };
 const HOWS = { terminate: 'worker.terminate()', exit: 'process.exit()', throw: 'an uncaught exception' };
+const WHEN = { between: 'between sends', wait: 'while waiting in recv' }; // else `during ${phase}`
 
-const latencies = []; // ms from the 'exit' event to the survivor's notice (negative: before it)
+// ms from the 'exit' event to the survivor's notice (negative: before it), per kind
+const latencies = { queue: [], broadcast: [], watch: [], mailbox: [] };
 const running = new Set(); // workers of the current round, terminated if a round fails
 
 // A queue's pool has room for the buffers a receiver leaves to the garbage collector,
 // so that reserve() mostly gets pool memory (it gets plain memory from an empty pool).
+// A watch and a mailbox hold values up to 64 KiB by default: every valueFor(i) fits.
 function makeChannel(kind) {
+  if (kind === 'watch') return new Watch();
+  if (kind === 'mailbox') return new Mailbox();
   return kind === 'queue' ? new Channel({ capacity: QUEUE_CAPACITY, poolSlabs: 32 }) : new Broadcast({ capacity: BROADCAST_CAPACITY });
 }
 
@@ -60,14 +86,14 @@ function rngFrom(seed) {
 }
 
 /**
- * Starts the crash worker for `cell`. Returns { worker, progress, end }: `end.done`
+ * Starts the crash worker for `cell`. Returns { worker, progress, end, crashAt }: `end.done`
  * resolves once it has exited, with `end.code`, `end.error` and `end.at` filled in.
  * Under 'terminate', terminates it once it has begun operation crashAt, after a
  * random delay of up to 3 ms.
  */
 function startCrashWorker(cell, handle, rng) {
   const progress = new Int32Array(new SharedArrayBuffer(12));
-  const crashAt = Math.floor(rng() * MAX_CRASH_AT);
+  const crashAt = Math.floor(rng() * MAX_CRASH_AT[cell.kind]);
   const worker = startWorker('crash-worker', {
     ...cell,
     handle,
@@ -99,7 +125,7 @@ function startCrashWorker(cell, handle, rng) {
       await worker.terminate();
     })();
   end.done = Promise.all([exited, killed]).then(() => end);
-  return { worker, progress, end };
+  return { worker, progress, end, crashAt };
 }
 
 /** The worker ended the way the cell planned, and no other way. */
@@ -112,8 +138,8 @@ function assertPlannedEnd(cell, end) {
   assert.equal(end.code, cell.how === 'exit' ? EXIT_CODE : 1);
 }
 
-function noticed(end, at = performance.now()) {
-  latencies.push(at - end.at);
+function noticed(cell, end, at = performance.now()) {
+  latencies[cell.kind].push(at - end.at);
   assert.ok(at - end.at <= DETECT_BOUND_MS, `noticed ${(at - end.at).toFixed(0)} ms after the exit event`);
 }
 
@@ -161,7 +187,7 @@ async function producerDies(cell, rng) {
   await end.done;
   assertPlannedEnd(cell, end);
   assert.equal(failure.code, 'ERR_CHANNEL_DISCONNECTED');
-  noticed(end, seenAt);
+  noticed(cell, end, seenAt);
   const stats = channel.stats();
   assert.ok(next >= Atomics.load(progress, COMPLETED), 'every completed send was received (or, broadcast, reported missed)');
   assert.equal(next, stats.sent, 'every message published was received (or, broadcast, reported missed)');
@@ -189,10 +215,40 @@ async function producerDies(cell, rng) {
   assert.equal(inUse, large - fallbacks, 'slabs leased beyond the ring\'s own');
 }
 
-/** Checks what the witness receiver has ready; returns its next sequence number. */
-function drainWitness(witness, next) {
-  for (let b = witness.tryRecv(); b !== undefined; b = witness.tryRecv()) checkMessage(b, next++);
-  return next;
+/**
+ * The main thread's side of a cell whose receiver dies: sends message after message,
+ * `send(seq)`, until a send fails or, where a receiver's death stops no sender
+ * (`drain` given: it checks what another receiver has ready), 32 sends after the
+ * worker exited. `gate(seq)`, if given, resolves false to hold message seq back for
+ * now. Returns { sent, failure, seenAt }.
+ */
+async function sendUntilNoticed({ end, progress, crashAt }, rng, { send, drain, gate }) {
+  const giveUpAt = performance.now() + GIVE_UP_MS;
+  let sent = 0;
+  let sentAtExit;
+  let failure;
+  for (;;) {
+    if (end.at === undefined && performance.now() > giveUpAt) {
+      assert.fail(`the worker still lives: ${Atomics.load(progress, STARTED)} operations begun, crash planned at ${crashAt}, ${sent} sent`);
+    }
+    if (gate && !(await gate(sent))) continue;
+    try {
+      await send(sent);
+    } catch (error) {
+      failure = error;
+      break;
+    }
+    sent++;
+    if (drain) {
+      drain();
+      if (end.at !== undefined && sent - (sentAtExit ??= sent) >= 32) break; // it went on after the receiver died
+    } else if (end.at !== undefined) {
+      assert.ok(performance.now() - end.at <= DETECT_BOUND_MS, 'the sender never noticed its receiver died');
+    }
+    if (sent % 16 === 0) await new Promise(setImmediate); // let the event loop turn
+    await maybePause(rng);
+  }
+  return { sent, failure, seenAt: performance.now() };
 }
 
 /**
@@ -204,30 +260,16 @@ async function consumerDies(cell, rng) {
   const channel = makeChannel(cell.kind);
   const tx = channel.sender();
   const witness = queue ? null : channel.receiver(); // a broadcast receiver that stays
-  const { worker, progress, end } = startCrashWorker(cell, channel.handle, rng);
+  const crash = startCrashWorker(cell, channel.handle, rng);
+  const { worker, progress, end } = crash;
   assert.equal(await nextMessage(worker), 'ready');
-  let sent = 0;
-  let witnessed = 0;
-  let sentAtExit;
-  let failure;
-  for (;;) {
-    try {
-      await tx.send(messageFor(sent));
-    } catch (error) {
-      failure = error;
-      break;
-    }
-    sent++;
-    if (witness) {
-      witnessed = drainWitness(witness, witnessed);
-      if (end.at !== undefined && sent - (sentAtExit ??= sent) >= 32) break; // it went on after the receiver died
-    } else if (end.at !== undefined) {
-      assert.ok(performance.now() - end.at <= DETECT_BOUND_MS, 'the sender never noticed its receiver died');
-    }
-    if (sent % 16 === 0) await new Promise(setImmediate); // let the event loop turn
-    await maybePause(rng);
-  }
-  const seenAt = performance.now();
+  let witnessed = 0; // the witness's next sequence number
+  const { sent, failure, seenAt } = await sendUntilNoticed(crash, rng, {
+    send: (seq) => tx.send(messageFor(seq)),
+    drain: witness && (() => {
+      for (let b = witness.tryRecv(); b !== undefined; b = witness.tryRecv()) checkMessage(b, witnessed++);
+    }),
+  });
   await end.done;
   assertPlannedEnd(cell, end);
   assert.equal(Atomics.load(progress, DAMAGED), 0, `the worker received message ${Atomics.load(progress, DAMAGED) - 1} damaged`);
@@ -235,7 +277,7 @@ async function consumerDies(cell, rng) {
   if (queue) {
     assert.ok(failure instanceof ChannelError, String(failure));
     assert.equal(failure.code, 'ERR_CHANNEL_DISCONNECTED');
-    noticed(end, seenAt);
+    noticed(cell, end, seenAt);
     await assert.rejects(tx.send('after'), { code: 'ERR_CHANNEL_DISCONNECTED' });
   } else {
     assert.equal(failure, undefined, 'a broadcast sender is never stopped by a receiver');
@@ -249,43 +291,188 @@ async function consumerDies(cell, rng) {
   assert.equal(channel.stats().pool.inUse, 0, 'slabs leased after the receiver died');
 }
 
-describe('Crash matrix', function () {
-  this.timeout(60000 * ROUNDS);
+/** The sequence number of value `buffer`, checked intact and newer than `last`. */
+function checkValue(buffer, last) {
+  const seq = checkNumbered(buffer);
+  assert.ok(seq > last, `value ${seq} came after value ${last}`);
+  return seq;
+}
 
-  after(() => {
-    if (latencies.length === 0) return;
-    const sorted = latencies.slice().sort((a, b) => a - b);
-    const at = (q) => Math.max(0, sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]).toFixed(1);
-    console.log(
-      `      disconnect seen after the exit event: median ${at(0.5)} ms, p95 ${at(0.95)} ms, max ${at(1)} ms ` +
-        `(${sorted.length} crashes, bound ${DETECT_BOUND_MS} ms, seed ${SEED})`
-    );
+/** A watch's latest(): the current value, intact and no older than `seen`; -1 if none. */
+function checkLatest(rx, seen) {
+  const value = rx.latest();
+  if (value === undefined) {
+    assert.equal(seen, -1, 'latest() lost the value');
+    return -1;
+  }
+  return checkValue(value, seen - 1);
+}
+
+/** What a second end of a watch or a mailbox gets after the crash. */
+function assertRolesKept(cell, handle) {
+  const from = cell.kind === 'watch' ? Watch.from : Mailbox.from;
+  assert.throws(() => from(handle).sender(), { code: 'ERR_CHANNEL_ROLE_TAKEN' });
+  if (cell.kind === 'mailbox') assert.throws(() => from(handle).receiver(), { code: 'ERR_CHANNEL_ROLE_TAKEN' });
+}
+
+/**
+ * The sender of a watch or a mailbox dies; the main thread receives (and, a watch,
+ * reads latest()). Values arrive intact and newer each time, the last one sent among
+ * them, then ERR_CHANNEL_DISCONNECTED; a mailbox's messages are each taken or dropped.
+ */
+async function valueSenderDies(cell, rng) {
+  const watch = cell.kind === 'watch';
+  const channel = makeChannel(cell.kind);
+  const rx = channel.receiver();
+  const { progress, end } = startCrashWorker(cell, channel.handle, rng);
+  let last = -1;
+  let received = 0;
+  let failure;
+  for (;;) {
+    let buffer;
+    try {
+      buffer = await rx.recv();
+    } catch (error) {
+      failure = error;
+      break;
+    }
+    assert.notEqual(buffer, null, 'the stream ended cleanly, but its sender crashed');
+    last = checkValue(buffer, last);
+    received++;
+    if (watch) checkLatest(rx, last);
+    await maybePause(rng);
+  }
+  const seenAt = performance.now();
+  await end.done;
+  assertPlannedEnd(cell, end);
+  assert.ok(failure instanceof ChannelError, String(failure));
+  assert.equal(failure.code, 'ERR_CHANNEL_DISCONNECTED');
+  noticed(cell, end, seenAt);
+  const stats = channel.stats();
+  assert.ok(stats.sent >= Atomics.load(progress, COMPLETED), 'every completed send was counted');
+  assert.equal(last, stats.sent - 1, 'the last value sent before the crash was received');
+  if (watch) {
+    assert.equal(checkLatest(rx, last), last);
+    const late = Watch.from(channel.handle).receiver(); // has seen nothing: gets the last value at once
+    if (last !== -1) assert.equal(checkValue(await late.recv(), -1), last);
+    await assert.rejects(late.recv(), { code: 'ERR_CHANNEL_DISCONNECTED' });
+  } else {
+    assert.equal(received + stats.dropped, stats.sent, 'every message was taken once or dropped once');
+    assert.equal(stats.received, received);
+  }
+  assertRolesKept(cell, channel.handle);
+}
+
+/** Resolves once the worker has reached sequence number `seq`, or has exited. */
+async function reached(progress, seq, end) {
+  while (Atomics.load(progress, COMPLETED) < seq && end.at === undefined) await new Promise(setImmediate);
+}
+
+/**
+ * The receiver of a watch or a mailbox dies; the main thread sends. A mailbox's
+ * sender gets ERR_CHANNEL_DISCONNECTED, with every message taken, dropped, or left in
+ * the slot; a watch's sender and its other receivers carry on, and a new receiver
+ * gets the last value. Under 'wait' the main thread sends value i only once the
+ * worker has taken value i - 1, and stops at `crashAt`: the worker dies waiting.
+ */
+async function valueReceiverDies(cell, rng) {
+  const watch = cell.kind === 'watch';
+  const channel = makeChannel(cell.kind);
+  const tx = channel.sender();
+  const witness = watch ? channel.receiver() : null;
+  const crash = startCrashWorker(cell, channel.handle, rng);
+  const { worker, progress, end, crashAt } = crash;
+  assert.equal(await nextMessage(worker), 'ready');
+  let witnessed = -1; // the newest value the witness saw
+  const { sent, failure, seenAt } = await sendUntilNoticed(crash, rng, {
+    send: (seq) => tx.trySend(valueFor(seq)),
+    drain: witness && (() => {
+      for (let b = witness.tryRecv(); b !== undefined; b = witness.tryRecv()) witnessed = checkValue(b, witnessed);
+    }),
+    gate: cell.phase === 'wait' && (async (seq) => {
+      if (end.at !== undefined) return true;
+      if (seq >= crashAt) {
+        await sleep(1); // the worker waits for a value that does not come, until it dies
+        return false;
+      }
+      await reached(progress, seq, end);
+      return true;
+    }),
   });
+  await end.done;
+  assertPlannedEnd(cell, end);
+  const damaged = Atomics.load(progress, DAMAGED);
+  assert.equal(damaged, 0, `the worker received a damaged value, or an older one, after value ${damaged - 2}`);
+  assert.ok(Atomics.load(progress, COMPLETED) <= sent, 'the worker received no value that was not sent');
+  const stats = channel.stats();
+  assert.equal(stats.sent, sent);
+  if (watch) {
+    assert.equal(failure, undefined, 'a watch sender is never stopped by a receiver');
+    assert.equal(witnessed, sent - 1, 'the other receiver saw the last value');
+    assert.equal(checkLatest(witness, witnessed), sent - 1);
+    const late = Watch.from(channel.handle).receiver();
+    assert.equal(checkValue(await late.recv(), -1), sent - 1, 'a new receiver gets the last value at once');
+  } else {
+    assert.ok(failure instanceof ChannelError, String(failure));
+    assert.equal(failure.code, 'ERR_CHANNEL_DISCONNECTED');
+    noticed(cell, end, seenAt);
+    await assert.rejects(tx.send('after'), { code: 'ERR_CHANNEL_DISCONNECTED' });
+    const { received, dropped, pending } = stats;
+    const taken = Atomics.load(progress, STARTED); // receives begun: at least those that took a message
+    assert.equal(received + dropped + pending, sent, `every message was taken, dropped, or is still in the slot: ${received} taken (the worker began ${taken} receives), ${dropped} dropped, ${pending} pending of ${sent} sent`);
+    if (stats.pending === 1) assert.equal(stats.pendingBytes, valueFor(sent - 1).length, 'the message left in the slot is the last one sent');
+  }
+  assertRolesKept(cell, channel.handle);
+}
 
-  let cellIndex = 0;
-  for (const kind of ['queue', 'broadcast']) {
-    for (const role of ['producer', 'consumer']) {
-      for (const phase of PHASES[kind][role]) {
-        for (const how of Object.keys(HOWS)) {
-          const cell = { kind, role, phase, how };
-          const index = cellIndex++;
-          it(`${kind} ${role}: ${HOWS[how]} during ${phase}`, async () => {
-            for (let round = 0; round < ROUNDS; round++) {
-              const seed = SEED + index * 1000 + round;
-              try {
-                await (role === 'producer' ? producerDies : consumerDies)(cell, rngFrom(seed));
-              } catch (error) {
-                await Promise.all([...running].map((w) => w.terminate()));
-                error.message += `\n      (round ${round + 1} of ${ROUNDS}; replay with RINGPORT_CRASH_SEED=${SEED})`;
-                throw error;
+let cellIndex = 0; // numbers the cells of every block: each cell has its own seeds
+
+/**
+ * A describe block of the cells of `kinds`; `dies[role]` runs one round of a cell.
+ * After them, prints the detection times measured.
+ */
+function crashMatrix(title, kinds, dies) {
+  describe(title, function () {
+    this.timeout(60000 * ROUNDS);
+
+    after(() => {
+      const measured = kinds.flatMap((kind) => latencies[kind]);
+      if (measured.length === 0) return;
+      const sorted = measured.sort((a, b) => a - b);
+      const at = (q) => Math.max(0, sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]).toFixed(1);
+      console.log(
+        `      disconnect seen after the exit event: median ${at(0.5)} ms, p95 ${at(0.95)} ms, max ${at(1)} ms ` +
+          `(${sorted.length} crashes, bound ${DETECT_BOUND_MS} ms, seed ${SEED})`
+      );
+    });
+
+    for (const kind of kinds) {
+      for (const role of ['producer', 'consumer']) {
+        for (const phase of PHASES[kind][role]) {
+          for (const how of Object.keys(HOWS)) {
+            const cell = { kind, role, phase, how };
+            const index = cellIndex++;
+            it(`${kind} ${role}: ${HOWS[how]} ${WHEN[phase] ?? `during ${phase}`}`, async () => {
+              for (let round = 0; round < ROUNDS; round++) {
+                const seed = SEED + index * 1000 + round;
+                try {
+                  await dies[role](cell, rngFrom(seed));
+                } catch (error) {
+                  await Promise.all([...running].map((w) => w.terminate()));
+                  error.message += `\n      (round ${round + 1} of ${ROUNDS}; replay with RINGPORT_CRASH_SEED=${SEED})`;
+                  throw error;
+                }
               }
-            }
-          });
+            });
+          }
         }
       }
     }
-  }
-});
+  });
+}
+
+crashMatrix('Crash matrix', ['queue', 'broadcast'], { producer: producerDies, consumer: consumerDies });
+crashMatrix('Crash matrix: Watch and Mailbox', ['watch', 'mailbox'], { producer: valueSenderDies, consumer: valueReceiverDies });
 
 describe('Ends that leave memory behind, without a crash', () => {
   it('a queue receiver that is garbage-collected returns the slabs of what it left buffered', async () => {

@@ -81,6 +81,14 @@ function checkNumbered(buffer) {
   return seq;
 }
 
+/**
+ * Value `seq` of a stream over a Watch or a Mailbox, where receivers skip values:
+ * numbered, and as long as message `seq` (at most 65535 bytes: fits the default capacity).
+ */
+function valueFor(seq) {
+  return numberedMessage(seq, sizeFor(seq));
+}
+
 /** Starts test/fixtures/<name>.js with workerData; resolves its exit code. */
 function startWorker(name, workerData, options = {}) {
   const worker = new Worker(path.join(__dirname, 'fixtures', `${name}.js`), { workerData, ...options });
@@ -157,6 +165,7 @@ module.exports = {
   checkTagged,
   numberedMessage,
   checkNumbered,
+  valueFor,
   startWorker,
   nextMessage,
   collectGarbage,

@@ -273,7 +273,9 @@ class ValueReader {
   // Watch: the newest value this reader has not returned yet. Mailbox: takes the
   // message, emptying the slot. `bool sink(uint32_t length, uint8_t** to)` says where
   // to copy `length` bytes (false: give up, InvalidArgument; `*to` may be null when
-  // `length` is 0); a Watch reader may call it more than once.
+  // `length` is 0); a Watch reader may call it more than once. A Mailbox message whose
+  // sink gives up is taken all the same (the bit is set before the length is known),
+  // and counted as received: every message stays taken once or dropped once.
   // Ok · Empty · Closed (graceful end, nothing new; or this Mailbox receiver closed) ·
   // Errored (closeWithError: immediate) · Disconnected (the sender died; after its
   // last value) · Corrupt · InvalidArgument.
@@ -286,7 +288,7 @@ class ValueReader {
     if (slot_.mailbox() && (st & state_bits::kReceiverClosed)) return Status::Closed;
     uint64_t length = 0;
     const Status s = slot_.mailbox() ? take(sink, &length) : read(seen_, sink, &seen_, &length);
-    if (s == Status::Ok) {
+    if (s == Status::Ok || (s == Status::InvalidArgument && slot_.mailbox())) {
       ConsumerLine& line = slot_.memory().header().consumer;
       // relaxed: statistics; several Watch readers add to them.
       line.messages.fetch_add(1, std::memory_order_relaxed);
@@ -420,10 +422,10 @@ class ValueReader {
     if (h.version.load(std::memory_order_relaxed) != v) return lost();  // relaxed: as above
     if (len > slot_.capacity()) return unchanged(h, seq) ? done(Status::Corrupt, out) : lost();
     uint8_t* to = nullptr;
+    *length = len;  // also when the sink gives up: a Mailbox counts the message taken
     if (!sink(static_cast<uint32_t>(len), &to)) return done(Status::InvalidArgument, out);
     if (len) load_value_words(to, slot_.data(i), len);
     if (!unchanged(h, seq)) return lost();
-    *length = len;
     return done(Status::Ok, out);
   }
 

@@ -309,6 +309,23 @@ TEST(Mailbox, OverwritesCountAsDroppedAndATakeEmptiesTheSlot) {
   EXPECT_EQ(ch.memory.stats().received, 2u);
 }
 
+// The binding's sink fails when the receiving thread is being stopped (terminate()
+// from another thread) between the take and the copy: the message is gone all the same.
+TEST(Mailbox, ATakeWhoseSinkRefusesStillCountsTheMessageReceived) {
+  TestChannel ch(value_config(ChannelKind::Mailbox, 64));
+  ValueWriter w(ch.memory);
+  ValueReader r(ch.memory);
+  const ValueSlot slot(ch.memory);
+  ASSERT_EQ(send(w, "lost"), Status::Ok);
+  EXPECT_EQ(r.receive([](uint32_t, uint8_t**) { return false; }), Status::InvalidArgument);
+  EXPECT_EQ(slot.stats().pending, 0u);
+  EXPECT_EQ(ch.memory.stats().received, 1u);
+  EXPECT_EQ(ch.memory.stats().bytes_received, 4u);
+  ASSERT_EQ(send(w, "next"), Status::Ok);  // replaces a taken message: not a drop
+  EXPECT_EQ(slot.stats().dropped, 0u);
+  EXPECT_EQ(received(r), "next");
+}
+
 TEST(Mailbox, AFreshReceiverTakesAMessageSentBeforeIt) {
   TestChannel ch(value_config(ChannelKind::Mailbox, 64));
   ValueWriter w(ch.memory);
