@@ -87,6 +87,15 @@ inline void load_words(uint8_t* ring, uint64_t offset, uint8_t* dst, uint64_t n)
   }
 }
 
+// How long snapshot() spins for a publish in progress to end. A fuzz target has one
+// thread, so nothing ends it there: a forged odd version would cost every receive
+// and every lag ~1000 spins, most of a fuzz run's time (queue.hpp's stall_bound_ns()).
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+inline constexpr uint32_t kSnapshotSpins = 1;
+#else
+inline constexpr uint32_t kSnapshotSpins = 1000;
+#endif
+
 // Reference-counted slabs of a broadcast's pool. Each slab has a word
 // (generation << 32) | references beside its SlabMeta; generation is its lease's.
 class SharedSlabs {
@@ -495,7 +504,7 @@ class BroadcastConsumer {
       if (v1 == v2 && !(v1 & 1)) return;
       // A producer that died mid-publish leaves the version odd forever; its last
       // pair is still a usable start after a while (it never moves again).
-      if (spins > 1000) return;
+      if (spins > kSnapshotSpins) return;
       cpu_relax();
     }
   }

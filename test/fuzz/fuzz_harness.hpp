@@ -132,8 +132,9 @@ inline ChannelConfig value_config(ChannelKind kind, uint8_t selector) {
 }
 inline constexpr uint8_t kValueConfigs = 5;
 
-// Spaces the regions of a computed layout kRedZone bytes apart (header | ring |
-// descriptors of each class | arena of each class). The layout stays valid.
+// Spaces the regions of a computed layout kRedZone bytes apart (header | ring or value
+// slot | descriptors of each class, with a broadcast's reference words | arena of
+// each class). The layout stays valid.
 inline constexpr uint64_t kRedZone = 64;
 inline Layout spaced(Layout l) {
   uint64_t at = kHeaderBytes + kRedZone;
