@@ -120,8 +120,8 @@ TEST(FuzzRegression, BroadcastReceiverStartingAtAMisalignedTailReportsCorrupt) {
   EXPECT_EQ(delivered, 0);
 }
 
-// broadcast_fuzzer (regressions/broadcast_fuzzer/odd-pair-version-oldest-past-tail): a
-// lagging receiver re-reads `oldest` and the (tail, sequence) pair until they agree.
+// Found writing broadcast_fuzzer (regressions/broadcast_fuzzer/odd-pair-version-oldest-
+// past-tail, written by hand, timed out before the fix): a lagging receiver re-reads `oldest` and the (tail, sequence) pair until they agree.
 // With the pair's version forged odd (each snapshot() spins ~1000 times) and `oldest`
 // forged past the tail, 1000 looks made every receive spin ~0.5 s before Corrupt;
 // the looks are now bounded by release_stall_bound_ns() (a fuzz build: two looks). The
