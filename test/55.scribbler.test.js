@@ -3,6 +3,8 @@
 // Hostile shared memory (DESIGN.md: the shared memory is untrusted input). In each round
 // a producer worker and a consumer worker run a fresh channel while a third worker writes
 // random bytes at random offsets of its SharedArrayBuffer (test/fixtures/scribbler.js).
+// Further rounds do the same to a Broadcast (a sender and two receivers), a Watch (a
+// sender and two receivers) and a Mailbox (a sender and its receiver).
 //
 // What is promised, and checked every round:
 // - the process survives: no crash, and under `npm run test:asan` no sanitizer report
@@ -12,7 +14,8 @@
 //   with the error closeWithError left in the (scribbled) error area — having received
 //   any number of possibly garbled payloads, and its worker exits, within LIMIT_MS;
 // - where only payload bytes were hit (the slab arena), the channel still works: every
-//   message arrives (contents garbled) and both sides end cleanly.
+//   message arrives (contents garbled; for a broadcast receiver, arrives or is reported
+//   missed) and every side ends cleanly.
 // What is not promised: that a wait without a timeout ever ends. A scribbler can erase
 // the very word that would end it (a close bit, a doorbell's sleeper flag) and nothing
 // is left to notice, so the workers wait with timeouts (WAIT_MS): ERR_TIMEOUT is an
@@ -21,11 +24,13 @@
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
-const { Channel } = require('..');
+const { Channel, Broadcast, Watch, Mailbox } = require('..');
 const { startWorker, channelGeometry } = require('./helpers');
 
-// RINGPORT_SCRIBBLER_ROUNDS=<n> for a longer soak (rounds cycle through the plans).
-const ROUNDS = Number(process.env.RINGPORT_SCRIBBLER_ROUNDS) || 36;
+// RINGPORT_SCRIBBLER_ROUNDS=<n> for a longer soak (rounds cycle through the plans), of
+// each kind: queue rounds, then as many for the other kinds together.
+const ROUNDS = Number(process.env.RINGPORT_SCRIBBLER_ROUNDS) || 24;
+const KIND_ROUNDS = Number(process.env.RINGPORT_SCRIBBLER_ROUNDS) || 12;
 const PRODUCE_MS = 300; // the producer sends for this long, the scribbler scribbles as long
 const WAIT_MS = 2000; // timeout of each send and receive
 // PRODUCE_MS + a send's WAIT_MS + the consumer's WAIT_MS + a native upgrade wait (~1 s),
@@ -39,10 +44,48 @@ const CONSUMERS = ['recv', 'recvBatch', 'recvSync'];
 
 function planFor(round) {
   return {
+    kind: 'channel',
     seed: 0x5c1b + round, // the scribbler's writes are a function of the seed (timing is not)
     regions: REGIONS[round % REGIONS.length],
-    producer: PRODUCERS[Math.floor(round / REGIONS.length) % PRODUCERS.length],
-    consumer: CONSUMERS[round % CONSUMERS.length],
+    // Each pass over the regions pairs them with other producers.
+    producer: PRODUCERS[(round + Math.floor(round / REGIONS.length)) % PRODUCERS.length],
+    consumers: [CONSUMERS[round % CONSUMERS.length]],
+  };
+}
+
+// The other kinds: where to scribble, how the sender sends and each receiver receives.
+// A broadcast's slabs region holds its reference counts; a value slot has no slabs.
+const KINDS = {
+  broadcast: {
+    make: () => new Broadcast(OPTIONS),
+    regions: [['arena'], ['ring', 'slabs'], ['fields', 'header'], ['any']],
+    producers: ['send', 'sendSync', 'trySend'],
+    consumers: [['recv', 'recvBatch'], ['recvSync', 'recv'], ['recvBatch', 'recvSync']],
+  },
+  watch: {
+    make: () => new Watch({ capacity: 65536 }),
+    regions: [['slot'], ['buffers'], ['fields', 'header'], ['any']],
+    producers: ['send', 'trySend'],
+    consumers: [['recv', 'latest']],
+  },
+  mailbox: {
+    make: () => new Mailbox({ capacity: 65536 }),
+    regions: [['slot'], ['buffers'], ['fields', 'header'], ['any']],
+    producers: ['send', 'trySend'],
+    consumers: [['recv']],
+  },
+};
+
+function kindPlanFor(round) {
+  const kind = ['broadcast', 'watch', 'mailbox'][round % 3];
+  const k = KINDS[kind];
+  const n = Math.floor(round / 3);
+  return {
+    kind,
+    seed: 0xb10c + round,
+    regions: k.regions[n % k.regions.length],
+    producer: k.producers[n % k.producers.length],
+    consumers: k.consumers[n % k.consumers.length],
   };
 }
 
@@ -71,7 +114,7 @@ const tally = { rounds: 0, writes: 0, received: 0, producer: {}, consumer: {} };
 const count = (side, ended) => (tally[side][ended] = (tally[side][ended] ?? 0) + 1);
 
 async function runRound(plan) {
-  const ch = new Channel(OPTIONS);
+  const ch = plan.kind === 'channel' ? new Channel(OPTIONS) : KINDS[plan.kind].make();
   const workers = [];
   const start = (name, data) => {
     const worker = startWorker(name, data);
@@ -79,8 +122,9 @@ async function runRound(plan) {
     return worker;
   };
   try {
-    const consumer = start('scribble-consumer', { handle: ch.handle, mode: plan.consumer, waitMs: WAIT_MS });
-    const producer = start('scribble-producer', { handle: ch.handle, mode: plan.producer, ms: PRODUCE_MS, waitMs: WAIT_MS });
+    const { kind, consumers } = plan;
+    for (const mode of consumers) start('scribble-consumer', { handle: ch.handle, kind, mode, waitMs: WAIT_MS });
+    const producer = start('scribble-producer', { handle: ch.handle, kind, mode: plan.producer, ms: PRODUCE_MS, waitMs: WAIT_MS });
     const scribbler = start('scribbler', { buffer: ch.handle.buffer, seed: plan.seed, regions: plan.regions, ms: PRODUCE_MS });
     const results = workers.map((w) => message(w, (m) => typeof m === 'object'));
     await within(LIMIT_MS, Promise.all(workers.map((w) => message(w, (m) => m === 'ready'))), 'starting the workers');
@@ -88,13 +132,40 @@ async function runRound(plan) {
     producer.postMessage('go');
     scribbler.postMessage('go');
     const done = Promise.all([...results, ...workers.map((w) => w.exited)]);
-    const [received, sent, scribbled, ...exits] = await within(LIMIT_MS, done, 'a side');
-    return { sent, received, writes: scribbled.writes, exits };
+    const all = await within(LIMIT_MS, done, 'a side');
+    const received = all.slice(0, consumers.length);
+    const [sent, scribbled] = all.slice(consumers.length, consumers.length + 2);
+    return { sent, received, writes: scribbled.writes, exits: all.slice(consumers.length + 2) };
   } catch (error) {
     // Workers still running are stuck: say so (terminate() may not end a thread that
     // is stuck inside a native call, so it is not awaited).
     for (const w of workers) w.terminate();
     throw error;
+  }
+}
+
+// Checks one round's outcome and adds it to the tally.
+function checkRound(plan, { sent, received, writes, exits }) {
+  const context = JSON.stringify({ plan, sent, received });
+  assert.notEqual(sent.ended, 'unexpected', `producer: ${sent.message} ${context}`);
+  for (const r of received) assert.notEqual(r.ended, 'unexpected', `consumer: ${r.message} ${context}`);
+  assert.deepEqual(exits, exits.map(() => 0), `every worker exits by itself ${context}`);
+  assert.ok(writes > 0, 'the scribbler wrote');
+  if (plan.regions.join() === 'arena') {
+    // Payload bytes only: garbled contents, but every message (or, for a broadcast
+    // receiver, every message received or reported missed) and a clean end.
+    assert.equal(sent.ended, 'clean', context);
+    for (const r of received) {
+      assert.equal(r.ended, 'clean', context);
+      assert.equal(r.received + r.missed, sent.sent, context);
+    }
+  }
+  tally.rounds++;
+  tally.writes += writes;
+  count('producer', sent.ended);
+  for (const r of received) {
+    tally.received += r.received;
+    count('consumer', r.ended);
   }
 }
 
@@ -108,28 +179,13 @@ describe('Scribbler: random writes into a live channel\'s shared memory', functi
     console.log(`      consumer ended: ${summary(tally.consumer)}`);
   });
 
-  for (let round = 0; round < ROUNDS; round++) {
-    const plan = planFor(round);
-    it(`round ${round}: ${plan.regions.join('+')} scribbled; ${plan.producer} -> ${plan.consumer}; both sides end`, async () => {
-      const { sent, received, writes, exits } = await runRound(plan);
-      const context = JSON.stringify({ plan, sent, received });
-      assert.notEqual(sent.ended, 'unexpected', `producer: ${sent.message} ${context}`);
-      assert.notEqual(received.ended, 'unexpected', `consumer: ${received.message} ${context}`);
-      assert.deepEqual(exits, [0, 0, 0], `every worker exits by itself ${context}`);
-      assert.ok(writes > 0, 'the scribbler wrote');
-      if (plan.regions.join() === 'arena') {
-        // Payload bytes only: garbled contents, but every message and a clean end.
-        assert.equal(sent.ended, 'clean', context);
-        assert.equal(received.ended, 'clean', context);
-        assert.equal(received.received, sent.sent, context);
-      }
-      tally.rounds++;
-      tally.writes += writes;
-      tally.received += received.received;
-      count('producer', sent.ended);
-      count('consumer', received.ended);
-    });
-  }
+  const plans = [];
+  for (let round = 0; round < ROUNDS; round++) plans.push(planFor(round));
+  for (let round = 0; round < KIND_ROUNDS; round++) plans.push(kindPlanFor(round));
+  plans.forEach((plan, round) => {
+    const title = `${plan.kind} round ${round}: ${plan.regions.join('+')} scribbled; ${plan.producer} -> ${plan.consumers.join(', ')}; every side ends`;
+    it(title, async () => checkRound(plan, await runRound(plan)));
+  });
 });
 
 // Single hostile writes that once went wrong: one escaped as a plain Error ('unexpected

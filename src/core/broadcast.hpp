@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "doorbell.hpp"
@@ -85,6 +86,15 @@ inline void load_words(uint8_t* ring, uint64_t offset, uint8_t* dst, uint64_t n)
     std::memcpy(dst + i, &w, n - i);
   }
 }
+
+// How long snapshot() spins for a publish in progress to end. A fuzz target has one
+// thread, so nothing ends it there: a forged odd version would cost every receive
+// and every lag ~1000 spins, most of a fuzz run's time (queue.hpp's stall_bound_ns()).
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+inline constexpr uint32_t kSnapshotSpins = 1;
+#else
+inline constexpr uint32_t kSnapshotSpins = 1000;
+#endif
 
 // Reference-counted slabs of a broadcast's pool. Each slab has a word
 // (generation << 32) | references beside its SlabMeta; generation is its lease's.
@@ -492,7 +502,7 @@ class BroadcastConsumer {
       if (v1 == v2 && !(v1 & 1)) return;
       // A producer that died mid-publish leaves the version odd forever; its last
       // pair is still a usable start after a while (it never moves again).
-      if (spins > 1000) return;
+      if (spins > kSnapshotSpins) return;
       cpu_relax();
     }
   }
@@ -513,7 +523,9 @@ class BroadcastConsumer {
       // acquire: pairs with publish()'s release store; the records below are visible.
       const uint64_t tail = memory_.header().producer.tail.load(std::memory_order_acquire);
       if (tail == cursor_) return Status::Empty;
-      if (tail % kRecordAlign != 0 || cursor_ > tail) return Status::Corrupt;
+      // The cursor too: it starts at a tail read from shared memory (found by fuzzing:
+      // a forged odd tail made the first read a misaligned atomic load).
+      if ((tail | cursor_) % kRecordAlign != 0 || cursor_ > tail) return Status::Corrupt;
       // `oldest` may be past the tail we read (the producer moved on since), and a
       // cursor a whole ring behind that tail was certainly overwritten: both are lags.
       if (cursor_ < oldest_acquire() || tail - cursor_ > bytes_) return lag();
@@ -588,12 +600,27 @@ class BroadcastConsumer {
   // The cursor fell behind `oldest`: jump to the oldest record held and count what
   // was skipped. Returns Lagged (missed() is set), or Corrupt.
   Status lag() noexcept {
-    for (uint32_t attempts = 0; attempts < 1000; ++attempts) {
+    // Each look again is for a publish that moved the pair or `oldest` meanwhile (a
+    // few stores, no copy): looking for longer than release_stall_bound_ns() (queue.hpp)
+    // means the memory cannot be right. (A bound of 1000 looks let a forged odd pair
+    // version, which makes each snapshot() spin ~1000 times, cost ~0.5 s per receive:
+    // fuzz runs hit the 10 s timeout.) Started at the first look again: almost no lag
+    // gets there.
+    std::optional<Deadline> deadline;
+    auto look_again = [&] {
+      if (deadline) return !deadline->passed();
+      deadline.emplace(release_stall_bound_ns());
+      return true;
+    };
+    for (;;) {
       const uint64_t oldest = oldest_acquire();
       uint64_t tail, sequence;
       snapshot(&tail, &sequence);
       if (oldest % kRecordAlign != 0) return Status::Corrupt;
-      if (oldest > tail || tail - oldest > bytes_) continue;  // read across a send: look again
+      if (oldest > tail || tail - oldest > bytes_) {  // read across a send: look again
+        if (look_again()) continue;
+        return Status::Corrupt;
+      }
       uint64_t at = oldest;
       uint64_t offset = at & (bytes_ - 1);
       // relaxed: validated by overrun() below.
@@ -605,7 +632,10 @@ class BroadcastConsumer {
       // The sequence of the record at `at`: the one after the published pair if at
       // is the tail itself, else the record's own.
       const uint64_t first = at >= tail ? sequence : header_at(ring_, offset + 8).load(std::memory_order_relaxed);
-      if (overrun(oldest)) continue;  // the producer moved on meanwhile: look again
+      if (overrun(oldest)) {  // the producer moved on meanwhile: look again
+        if (look_again()) continue;
+        return Status::Corrupt;
+      }
       if (first < expected_ || at > tail) return Status::Corrupt;
       missed_ = first - expected_;
       missed_total_ += missed_;
@@ -616,7 +646,6 @@ class BroadcastConsumer {
       expected_ = first;
       return Status::Lagged;
     }
-    return Status::Corrupt;  // never settled: the memory cannot be right
   }
 
   void account(uint64_t messages, uint64_t bytes) noexcept {

@@ -203,8 +203,9 @@ inline int64_t stall_bound_ns(const Layout& l) noexcept {
 #endif
 }
 
-// The same for the consumer of a drop-oldest channel waiting in publish() for the
-// producer to release what it dropped: a few instructions of its send, no copy.
+// The same for waits on a few instructions of a send, no copy: the consumer of a
+// drop-oldest channel waiting in publish() for the producer to release what it
+// dropped; a lagging broadcast receiver re-reading the producer's positions.
 inline int64_t release_stall_bound_ns() noexcept {
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
   return 0;

@@ -39,12 +39,14 @@
 //   and the bit makes it taken once. The writer's exchange returns the old word too:
 //   a version the receiver never took is counted in `dropped`, exactly.
 // - The shared memory is untrusted: an index >= kValueBuffers, a length > capacity
-//   in a stable read, or a disturbed pinned read is Corrupt.
+//   in a stable read, a disturbed pinned read, or a Watch read that does not settle
+//   within stall_bound_ns() (a pin never released; queue.hpp) is Corrupt.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "doorbell.hpp"
@@ -327,14 +329,24 @@ class ValueReader {
  private:
   enum class Attempt { Done, Retry, Busy };
 
-  // Watch: a value newer than `floor` into the sink; its version in *version.
+  // Watch: a value newer than `floor` into the sink; its version in *version. Corrupt
+  // if none settles within stall_bound_ns().
   template <class Sink>
   Status read(uint64_t floor, Sink& sink, uint64_t* version, uint64_t* length) noexcept {
     Status s = Status::Ok;
+    std::optional<Deadline> deadline;  // started at the first yield: almost no read gets there
     for (uint32_t round = 0;; ++round) {
       if (round >= optimistic_attempts_ && pinned_read(floor, sink, version, length, &s) == Attempt::Done) return s;
       if (optimistic_read(floor, sink, version, length, &s) == Attempt::Done) return s;
       if (round % 64 == 63) {
+        // A pin held for longer than any copy takes, while the front buffer never
+        // settles, is memory someone overwrote (found by fuzzing: a forged pin and an odd
+        // seq made a read spin forever): Corrupt after the bound.
+        if (!deadline) {
+          deadline.emplace(stall_bound_ns(slot_.memory().layout()));
+        } else if (deadline->passed()) {
+          return Status::Corrupt;
+        }
         std::this_thread::yield();
       } else {
         cpu_relax();

@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include "broadcast.hpp"
 #include "test_channel.hpp"
+#include "value_slot.hpp"
 
 namespace ringport {
 namespace {
@@ -95,6 +97,92 @@ TEST(FuzzRegression, TailALapAheadOfTheReadPositionCannotZeroPastTheRing) {
     consumer.publish(true);  // zeroing: the path that overran
   }
   for (uint64_t i = kRing; i < 5 * kRing; ++i) ASSERT_EQ(ring[i], 0xab) << "byte " << i - kRing << " past the ring";
+}
+
+// broadcast_fuzzer (regressions/broadcast_fuzzer/receiver-at-odd-tail): a receiver
+// starts at the tail it reads from the header; a forged tail that is not a multiple
+// of 8, once the real one had moved past it, made its first read a misaligned
+// atomic load of a record header (UBSan; undefined behaviour, a torn read on some
+// CPUs). The receiver must report Corrupt without reading the ring.
+TEST(FuzzRegression, BroadcastReceiverStartingAtAMisalignedTailReportsCorrupt) {
+  ChannelConfig cfg = test::small_config();
+  cfg.kind = static_cast<uint32_t>(ChannelKind::Broadcast);
+  test::TestChannel ch(cfg);
+  BroadcastProducer producer(ch.memory, ch.heap);
+  ch.header().producer.tail.store(13);  // forged: receivers start here
+  BroadcastConsumer receiver(ch.memory, ch.heap);
+  ch.header().producer.tail.store(0);
+  const std::vector<uint8_t> bytes(100, 7);
+  bool rang;
+  ASSERT_EQ(producer.try_send(bytes.data(), 100, &rang), Status::Ok);  // the real tail: 128
+  int delivered = 0;
+  EXPECT_EQ(receiver.drain(8, [&](Message&) { ++delivered; }, &rang), Status::Corrupt);
+  EXPECT_EQ(delivered, 0);
+}
+
+// Found writing broadcast_fuzzer (regressions/broadcast_fuzzer/odd-pair-version-oldest-
+// past-tail, written by hand, timed out before the fix): a lagging receiver re-reads `oldest` and the (tail, sequence) pair until they agree.
+// With the pair's version forged odd (each snapshot() spins ~1000 times) and `oldest`
+// forged past the tail, 1000 looks made every receive spin ~0.5 s before Corrupt;
+// the looks are now bounded by release_stall_bound_ns() (a fuzz build: two looks). The
+// receiver learns nothing from the forged words, and lags correctly once they are
+// honest again.
+TEST(FuzzRegression, BroadcastLagOverAForgedPairVersionFailsWithoutCountingAnything) {
+  ChannelConfig cfg = test::small_config();
+  cfg.kind = static_cast<uint32_t>(ChannelKind::Broadcast);
+  test::TestChannel ch(cfg);
+  BroadcastConsumer receiver(ch.memory, ch.heap);
+  BroadcastProducer producer(ch.memory, ch.heap);
+  const std::vector<uint8_t> bytes(100, 7);
+  bool rang;
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(producer.try_send(bytes.data(), 100, &rang), Status::Ok);  // the ring keeps ~40
+  ProducerLine& line = ch.header().producer;
+  const uint64_t oldest = ch.header().consumer.head.load(), version = line.single_sending.load();
+  line.single_sending.store(version + 1);                              // "mid-publish"
+  ch.header().consumer.head.store(line.tail.load() + cfg.capacity);  // past the tail
+  int delivered = 0;
+  EXPECT_EQ(receiver.drain(1000, [&](Message&) { ++delivered; }, &rang), Status::Corrupt);
+  EXPECT_EQ(receiver.missed_total(), 0u);
+  EXPECT_EQ(receiver.lag_events(), 0u);
+  line.single_sending.store(version);
+  ch.header().consumer.head.store(oldest);
+  ASSERT_EQ(receiver.drain(1000, [&](Message&) { ++delivered; }, &rang), Status::Lagged);
+  EXPECT_GT(receiver.missed(), 0u);
+  EXPECT_EQ(receiver.drain(1000, [&](Message&) { ++delivered; }, &rang), Status::Ok);
+  EXPECT_EQ(delivered + receiver.missed_total(), 100u);
+}
+
+// value_slot_fuzzer (regressions/value_slot_fuzzer/forged-pin-and-odd-seq): a pin
+// word forged "held" (no pinned read runs) and the front buffer's seq forged odd
+// ("being written", no writer writes) made every Watch read retry forever: the
+// optimistic copy never settles and the pin is never free. It gives up with Corrupt
+// after stall_bound_ns(), and reads again once the words are honest.
+TEST(FuzzRegression, ForgedPinAndOddSeqFailAWatchReadInsteadOfSpinning) {
+  ChannelConfig cfg;
+  cfg.kind = static_cast<uint32_t>(ChannelKind::Watch);
+  cfg.capacity = 64;
+  test::TestChannel ch(cfg);
+  ValueWriter writer(ch.memory);
+  ValueReader reader(ch.memory);
+  const uint8_t value[3] = {1, 2, 3};
+  bool rang;
+  ASSERT_EQ(writer.try_send(value, sizeof value, &rang), Status::Ok);
+  ValueSlot slot(ch.memory);
+  ValueBufferHeader& front = slot.buffer(value_word::index_of(slot.control().latest.load()));
+  slot.pin().held.store(1);
+  front.seq.fetch_add(1);  // odd
+  std::vector<uint8_t> out;
+  auto sink = [&](uint32_t length, uint8_t** to) {
+    out.assign(length, 0);
+    *to = out.data();
+    return true;
+  };
+  EXPECT_EQ(reader.receive(sink), Status::Corrupt);
+  EXPECT_EQ(reader.read_latest(sink), Status::Corrupt);
+  slot.pin().held.store(0);
+  front.seq.fetch_add(1);  // even again
+  ASSERT_EQ(reader.receive(sink), Status::Ok);
+  EXPECT_EQ(out, std::vector<uint8_t>(value, value + 3));
 }
 
 }  // namespace

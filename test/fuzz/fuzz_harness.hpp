@@ -114,8 +114,27 @@ inline ChannelConfig config(uint8_t selector) {
 }
 inline constexpr uint8_t kConfigs = 5;
 
-// Spaces the regions of a computed layout kRedZone bytes apart (header | ring |
-// descriptors of each class | arena of each class). The layout stays valid.
+// The same geometries for a broadcast (whose slab descriptors carry reference counts).
+inline ChannelConfig broadcast_config(uint8_t selector) {
+  ChannelConfig c = config(selector);
+  c.kind = static_cast<uint32_t>(ChannelKind::Broadcast);
+  return c;
+}
+
+// Value slots (Watch, Mailbox) of a few capacities, odd ones included: a value fills
+// its buffer's last word partly.
+inline ChannelConfig value_config(ChannelKind kind, uint8_t selector) {
+  constexpr uint64_t kCapacities[] = {1, 8, 13, 200, 4096};
+  ChannelConfig c;
+  c.kind = static_cast<uint32_t>(kind);
+  c.capacity = kCapacities[selector % std::size(kCapacities)];
+  return c;
+}
+inline constexpr uint8_t kValueConfigs = 5;
+
+// Spaces the regions of a computed layout kRedZone bytes apart (header | ring or value
+// slot | descriptors of each class, with a broadcast's reference words | arena of
+// each class). The layout stays valid.
 inline constexpr uint64_t kRedZone = 64;
 inline Layout spaced(Layout l) {
   uint64_t at = kHeaderBytes + kRedZone;
@@ -123,7 +142,7 @@ inline Layout spaced(Layout l) {
   at += l.ring_bytes + kRedZone;
   for (uint32_t c = 0; c < l.class_count; ++c) {
     l.classes[c].meta_offset = at;
-    at += uint64_t{l.classes[c].slab_count} * sizeof(SlabMeta) + kRedZone;
+    at += uint64_t{l.classes[c].slab_count} * meta_bytes_per_slab(l.kind) + kRedZone;
   }
   for (uint32_t c = 0; c < l.class_count; ++c) {
     l.classes[c].arena_offset = at;
@@ -167,7 +186,7 @@ struct Channel {
       end = from + bytes;
     };
     next_region(layout.ring_offset, layout.ring_bytes);
-    for (uint32_t c = 0; c < layout.class_count; ++c) next_region(layout.classes[c].meta_offset, layout.classes[c].slab_count * sizeof(SlabMeta));
+    for (uint32_t c = 0; c < layout.class_count; ++c) next_region(layout.classes[c].meta_offset, layout.classes[c].slab_count * meta_bytes_per_slab(layout.kind));
     for (uint32_t c = 0; c < layout.class_count; ++c) {
       next_region(layout.classes[c].arena_offset, uint64_t{layout.classes[c].slab_count} * layout.classes[c].slab_size);
     }
