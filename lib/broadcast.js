@@ -1,14 +1,17 @@
 'use strict';
 
-const { native, Status, Role, Kind, errorForStatus } = require('./binding');
+const { native, Role, Kind, errorForStatus } = require('./binding');
 const { channelError, argTypeError } = require('./errors');
 const { InstantSender, RESOLVED } = require('./instant-sender');
 const { toBytes, validateObject } = require('./validate');
-const { createMemory, makeHandle, bufferOf, sizeOptions, statsOf } = require('./memory');
+const { SharedChannel, ATTACHED, attachment, claim, sizeOptions, statsOf } = require('./memory');
 const { Receiver, receiverOptions } = require('./receiver');
 
 const HANDLE_TAG = 'ringport.broadcast';
-const ATTACH = Symbol('attach');
+
+function broadcastOptions(options) {
+  return { ...sizeOptions(validateObject(options, 'options'), 1 << 20), flags: 0 };
+}
 
 /**
  * A broadcast: one sender, any number of receivers in any threads, each receiving
@@ -16,40 +19,20 @@ const ATTACH = Symbol('attach');
  * `capacity` bytes behind gets one ERR_CHANNEL_LAGGED and continues from the oldest
  * message still held.
  */
-class Broadcast {
-  #buffer;
-  #view;
-  #native;
-  #info;
-
-  constructor(options, buffer) {
-    if (options === ATTACH) {
-      this.#attach(buffer);
-      return;
-    }
-    const o = validateObject(options, 'options');
-    this.#attach(createMemory({ kind: Kind.BROADCAST, ...sizeOptions(o, 1 << 20), flags: 0 }));
+class Broadcast extends SharedChannel {
+  constructor(options) {
+    super(Kind.BROADCAST, HANDLE_TAG, options, broadcastOptions);
   }
 
   static from(handle) {
-    return new Broadcast(ATTACH, bufferOf(handle, HANDLE_TAG));
-  }
-
-  /** A structured-clonable value that attaches to this broadcast in any thread. */
-  get handle() {
-    return makeHandle(HANDLE_TAG, this.#buffer);
-  }
-
-  /** Bytes of messages held for receivers that are behind (a power of two). */
-  get capacity() {
-    return this.#info.capacity;
+    return new Broadcast(attachment(handle, HANDLE_TAG));
   }
 
   /** The sending end; a broadcast has one. */
   sender() {
-    const status = this.#native.claim(Role.SENDER);
-    if (status !== Status.OK) throw errorForStatus(status);
-    return new BroadcastSender(new native.BroadcastSender(this.#view), this);
+    const { native: nativeChannel, view } = this[ATTACHED];
+    claim(nativeChannel, Role.SENDER);
+    return new BroadcastSender(new native.BroadcastSender(view), this);
   }
 
   /**
@@ -59,14 +42,10 @@ class Broadcast {
    */
   receiver(options) {
     const o = receiverOptions(options);
-    const nativeReceiver = new native.BroadcastReceiver(this.#view, !o.zeroCopy);
+    const { view, info } = this[ATTACHED];
+    const nativeReceiver = new native.BroadcastReceiver(view, !o.zeroCopy);
     const stats = () => this.#receiverStats(nativeReceiver.stats());
-    return new Receiver(nativeReceiver, stats, this.#info, { bytesFraming: false, ...o });
-  }
-
-  /** Closes the broadcast gracefully: no more sends; receivers drain, then end. */
-  close() {
-    this.#native.close();
+    return new Receiver(nativeReceiver, stats, info, { bytesFraming: false, ...o });
   }
 
   /**
@@ -74,25 +53,18 @@ class Broadcast {
    * receiver's; `pending` is per receiver (see `receiver.stats()`), 0 here.
    */
   stats() {
-    const s = this.#native.stats();
+    const s = this[ATTACHED].native.stats();
     return statsOf(s, { lagged: s.lagged });
   }
 
   #receiverStats(r) {
-    return statsOf(this.#native.stats(), {
+    return statsOf(this[ATTACHED].native.stats(), {
       received: r.received,
       bytesReceived: r.bytesReceived,
       dropped: r.missed,
       lagged: r.lagged,
       pending: r.pending,
     });
-  }
-
-  #attach(buffer) {
-    this.#buffer = buffer;
-    this.#view = new Uint8Array(buffer);
-    this.#native = new native.Channel(this.#view, Kind.BROADCAST);
-    this.#info = this.#native.info();
   }
 }
 

@@ -2,12 +2,11 @@
 
 const { native, Status, Role, Kind, Flags, errorForStatus } = require('./binding');
 const { validateObject, validateOneOf } = require('./validate');
-const { createMemory, makeHandle, bufferOf, sizeOptions, statsOf } = require('./memory');
+const { SharedChannel, ATTACHED, attachment, claim, sizeOptions, statsOf } = require('./memory');
 const { Sender } = require('./sender');
 const { Receiver, receiverOptions } = require('./receiver');
 
 const HANDLE_TAG = 'ringport.channel';
-const ATTACH = Symbol('attach');
 
 const BACKPRESSURE = ['block', 'reject', 'dropOldest', 'grow'];
 
@@ -22,7 +21,7 @@ function channelOptions(options) {
   if (framing === 'bytes') flags |= Flags.FRAMING_BYTES;
   // dropOldest is the core's business too: the receiver and the sender share the drops.
   const dropOldest = backpressure === 'dropOldest';
-  return { kind: Kind.QUEUE, ...sizes, flags, dropOldest };
+  return { ...sizes, flags, dropOldest };
 }
 
 /**
@@ -30,54 +29,36 @@ function channelOptions(options) {
  * SharedArrayBuffer; pass `channel.handle` to another thread and attach there with
  * `Channel.from(handle)`.
  */
-class Channel {
-  #buffer;
-  #view;
-  #native;
-  #info;
-
-  constructor(options, buffer) {
-    if (options === ATTACH) {
-      this.#attach(buffer);
-      return;
-    }
-    this.#attach(createMemory(channelOptions(options)));
+class Channel extends SharedChannel {
+  constructor(options) {
+    super(Kind.QUEUE, HANDLE_TAG, options, channelOptions);
   }
 
   static from(handle) {
-    return new Channel(ATTACH, bufferOf(handle, HANDLE_TAG));
-  }
-
-  /** A structured-clonable value that attaches to this channel in any thread. */
-  get handle() {
-    return makeHandle(HANDLE_TAG, this.#buffer);
-  }
-
-  /** Bytes of payload buffered before backpressure applies (a power of two). */
-  get capacity() {
-    return this.#info.capacity;
+    return new Channel(attachment(handle, HANDLE_TAG));
   }
 
   /** What a send does when the channel is full: 'block', 'reject', 'dropOldest' or 'grow'. */
   get backpressure() {
-    return BACKPRESSURE[this.#info.flags & Flags.BACKPRESSURE_MASK];
+    return BACKPRESSURE[this[ATTACHED].info.flags & Flags.BACKPRESSURE_MASK];
   }
 
   /** 'message' (each send arrives as one buffer) or 'bytes' (a byte stream). */
   get framing() {
-    return this.#info.flags & Flags.FRAMING_BYTES ? 'bytes' : 'message';
+    return this[ATTACHED].info.flags & Flags.FRAMING_BYTES ? 'bytes' : 'message';
   }
 
   /** 'auto' (a second sender upgrades the channel to multi-producer) or 'single'. */
   get producers() {
-    return this.#info.flags & Flags.PRODUCERS_SINGLE ? 'single' : 'auto';
+    return this[ATTACHED].info.flags & Flags.PRODUCERS_SINGLE ? 'single' : 'auto';
   }
 
   sender() {
-    const status = this.#native.claim(Role.SENDER);
+    const { native: nativeChannel, view } = this[ATTACHED];
+    const status = nativeChannel.claim(Role.SENDER);
     const additional = status === Status.ROLE_TAKEN && this.producers === 'auto';
     if (status !== Status.OK && !additional) throw errorForStatus(status);
-    return new Sender(this.#view, this, this.backpressure, additional);
+    return new Sender(view, this, this.backpressure, additional);
   }
 
   /**
@@ -86,35 +67,19 @@ class Channel {
    */
   receiver(options) {
     const o = receiverOptions(options); // before the claim: a bad option takes nothing
-    this.#claim(Role.RECEIVER);
-    const nativeReceiver = new native.Receiver(this.#view, !o.zeroCopy);
-    return new Receiver(nativeReceiver, () => this.stats(), this.#info, { bytesFraming: this.framing === 'bytes', ...o });
-  }
-
-  /** Closes the channel gracefully: no more sends; the receiver drains, then ends. */
-  close() {
-    this.#native.close();
+    const { native: nativeChannel, view, info } = this[ATTACHED];
+    claim(nativeChannel, Role.RECEIVER);
+    const nativeReceiver = new native.Receiver(view, !o.zeroCopy);
+    return new Receiver(nativeReceiver, () => this.stats(), info, { bytesFraming: this.framing === 'bytes', ...o });
   }
 
   stats() {
-    const s = this.#native.stats();
+    const s = this[ATTACHED].native.stats();
     return statsOf(s, {
       dropped: s.dropped,
       pending: s.sent - s.received - s.dropped,
       pendingBytes: s.bytesSent - s.bytesReceived - s.droppedBytes,
     });
-  }
-
-  #attach(buffer) {
-    this.#buffer = buffer;
-    this.#view = new Uint8Array(buffer);
-    this.#native = new native.Channel(this.#view, Kind.QUEUE);
-    this.#info = this.#native.info();
-  }
-
-  #claim(role) {
-    const status = this.#native.claim(role);
-    if (status !== Status.OK) throw errorForStatus(status);
   }
 }
 

@@ -1,7 +1,8 @@
 'use strict';
 
 const { Kind } = require('./binding');
-const { ValueChannel, ValueReceiver, attachment } = require('./slot');
+const { attachment } = require('./memory');
+const { ValueChannel, ValueReceiver } = require('./slot');
 
 const HANDLE_TAG = 'ringport.mailbox';
 

@@ -2,7 +2,7 @@
 
 // What every kind of channel does with its SharedArrayBuffer: create and format it,
 // recognise a handle, and attach to it.
-const { native, layoutVersion } = require('./binding');
+const { native, layoutVersion, Status, errorForStatus } = require('./binding');
 const { channelError } = require('./errors');
 const { MAX_CAPACITY, MAX_MESSAGE_SIZE, validateInteger } = require('./validate');
 
@@ -32,6 +32,73 @@ function bufferOf(handle, tag) {
   return handle.buffer;
 }
 
+// What a channel's constructor gets from from(): the buffer of a checked handle. Only
+// lib/ can make one, so `new Channel(x)` never attaches to a buffer a caller passes.
+class Attachment {
+  constructor(buffer) {
+    this.buffer = buffer;
+  }
+}
+
+/** The constructor argument that attaches a channel to `handle`; throws ERR_INVALID_HANDLE unless it is a `tag` handle. */
+function attachment(handle, tag) {
+  return new Attachment(bufferOf(handle, tag));
+}
+
+// The key of SharedChannel's attached parts. Private fields (#x) are visible to one
+// class only, so the subclasses reach the parts through this symbol, which index.js
+// does not export: protected by convention, and out of Object.keys(), JSON and
+// index.d.ts. (A helper returning the parts would leave handle, capacity and close()
+// written once per class; the base class holds them once.)
+const ATTACHED = Symbol('attached');
+
+/**
+ * What Channel, Broadcast and the value channels (Watch, Mailbox) share: the memory,
+ * new or attached through from(), its handle, its capacity, and close().
+ */
+class SharedChannel {
+  #tag;
+  #attached; // { buffer, view, native: the native.Channel, info: its fixed layout options }
+
+  /**
+   * @internal `options` is an attachment() or the user's options, which
+   * `layoutOf(options)` validates and turns into the native layout options of a new buffer.
+   */
+  constructor(kind, tag, options, layoutOf) {
+    const buffer = options instanceof Attachment ? options.buffer : createMemory({ kind, ...layoutOf(options) });
+    const view = new Uint8Array(buffer);
+    const nativeChannel = new native.Channel(view, kind);
+    this.#tag = tag;
+    this.#attached = Object.freeze({ buffer, view, native: nativeChannel, info: nativeChannel.info() });
+  }
+
+  /** @internal */
+  get [ATTACHED]() {
+    return this.#attached;
+  }
+
+  /** A structured-clonable value that attaches to this channel in any thread. */
+  get handle() {
+    return makeHandle(this.#tag, this.#attached.buffer);
+  }
+
+  /** Bytes of messages the channel holds (queue, broadcast) or the largest value (watch, mailbox). */
+  get capacity() {
+    return this.#attached.info.capacity;
+  }
+
+  /** Closes gracefully: no more sends; receivers get what is left, then end. */
+  close() {
+    this.#attached.native.close();
+  }
+}
+
+/** Claims `role` (Role.SENDER or RECEIVER) of `nativeChannel`; throws the status's ChannelError unless it succeeds. */
+function claim(nativeChannel, role) {
+  const status = nativeChannel.claim(role);
+  if (status !== Status.OK) throw errorForStatus(status);
+}
+
 /** The size options every kind shares, validated, with their defaults. */
 function sizeOptions(o, defaultCapacity) {
   return {
@@ -51,4 +118,4 @@ function statsOf(s, { received = s.received, bytesReceived = s.bytesReceived, dr
   return { sent: s.sent, received, bytesSent: s.bytesSent, bytesReceived, dropped, lagged, pending, pendingBytes, pool: s.pool };
 }
 
-module.exports = { createMemory, makeHandle, bufferOf, sizeOptions, statsOf };
+module.exports = { SharedChannel, ATTACHED, attachment, claim, sizeOptions, statsOf };

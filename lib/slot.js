@@ -5,7 +5,7 @@
 // add the public classes.
 const { native, Status, Role, Kind, errorForStatus, endError } = require('./binding');
 const { InstantSender } = require('./instant-sender');
-const { createMemory, makeHandle, bufferOf, statsOf } = require('./memory');
+const { SharedChannel, ATTACHED, attachment, claim, statsOf } = require('./memory');
 const { MAX_CAPACITY, validateObject, validateInteger } = require('./validate');
 const { waitOptions, NO_WAIT } = require('./wait');
 const { Waiters } = require('./waiters');
@@ -14,80 +14,38 @@ const DEFAULT_CAPACITY = 64 * 1024;
 const DONE = Object.freeze({ value: undefined, done: true });
 const LATEST = Symbol('latest');
 
-// The constructor argument of a channel that attaches to an existing buffer (from()).
-class Attachment {
-  constructor(buffer) {
-    this.buffer = buffer;
-  }
+/** The layout options of a new value channel, from the user's options. */
+function valueOptions(options) {
+  const o = validateObject(options, 'options');
+  return { capacity: o.capacity === undefined ? DEFAULT_CAPACITY : validateInteger(o.capacity, 'options.capacity', 1, MAX_CAPACITY) };
 }
 
-/** The argument that makes a value channel's constructor attach to `handle`. */
-function attachment(handle, type) {
-  return new Attachment(bufferOf(handle, type));
-}
-
-class ValueChannel {
-  #buffer;
-  #view;
-  #native;
-  #info;
+class ValueChannel extends SharedChannel {
   #kind;
-  #type;
   #Receiver;
 
   /** @internal `options` may be an attachment(). */
   constructor(kind, type, Receiver, options) {
+    super(kind, type, options, valueOptions);
     this.#kind = kind;
-    this.#type = type;
     this.#Receiver = Receiver;
-    if (options instanceof Attachment) {
-      this.#attach(options.buffer);
-      return;
-    }
-    const o = validateObject(options, 'options');
-    const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : validateInteger(o.capacity, 'options.capacity', 1, MAX_CAPACITY);
-    this.#attach(createMemory({ kind, capacity }));
-  }
-
-  /** A structured-clonable value that attaches to this channel in any thread. */
-  get handle() {
-    return makeHandle(this.#type, this.#buffer);
-  }
-
-  /** The largest value in bytes. */
-  get capacity() {
-    return this.#info.capacity;
   }
 
   sender() {
-    this.#claim(Role.SENDER);
-    return new ValueSender(this.#view, this.#kind, this);
+    const { native: nativeChannel, view } = this[ATTACHED];
+    claim(nativeChannel, Role.SENDER);
+    return new ValueSender(view, this.#kind, this);
   }
 
   receiver() {
-    if (this.#kind === Kind.MAILBOX) this.#claim(Role.RECEIVER);
-    return new this.#Receiver(this.#view, this.#kind, this);
-  }
-
-  /** Graceful: no more sends; receivers still get the last value they have not seen, then end. */
-  close() {
-    this.#native.close();
+    const { native: nativeChannel, view } = this[ATTACHED];
+    if (this.#kind === Kind.MAILBOX) claim(nativeChannel, Role.RECEIVER);
+    return new this.#Receiver(view, this.#kind, this);
   }
 
   stats() {
-    return statsOf(this.#native.stats(), this.#native.valueStats()); // { dropped, pending, pendingBytes }
-  }
-
-  #attach(buffer) {
-    this.#buffer = buffer;
-    this.#view = new Uint8Array(buffer);
-    this.#native = new native.Channel(this.#view, this.#kind);
-    this.#info = this.#native.info();
-  }
-
-  #claim(role) {
-    const status = this.#native.claim(role);
-    if (status !== Status.OK) throw errorForStatus(status);
+    const nativeChannel = this[ATTACHED].native;
+    return statsOf(nativeChannel.stats(), nativeChannel.valueStats()); // { dropped, pending, pendingBytes }
   }
 }
 
@@ -226,4 +184,4 @@ class ValueReceiver {
   }
 }
 
-module.exports = { ValueChannel, ValueSender, ValueReceiver, attachment, LATEST };
+module.exports = { ValueChannel, ValueSender, ValueReceiver, LATEST };

@@ -1,7 +1,8 @@
 'use strict';
 
 const { Kind } = require('./binding');
-const { ValueChannel, ValueReceiver, attachment, LATEST } = require('./slot');
+const { attachment } = require('./memory');
+const { ValueChannel, ValueReceiver, LATEST } = require('./slot');
 
 const HANDLE_TAG = 'ringport.watch';
 
