@@ -96,9 +96,8 @@ template <class Consumer>
 Napi::Function ReceiverWrapOf<Consumer>::Define(Napi::Env env) {
   using W = ReceiverWrapOf;
   std::vector<typename Napi::ObjectWrap<W>::PropertyDescriptor> methods{
-      W::template InstanceMethod<&W::Poll>("poll"),         W::template InstanceMethod<&W::PollBatch>("pollBatch"),
       W::template InstanceMethod<&W::Discard>("discard"),   W::template InstanceMethod<&W::RecvSync>("recvSync"),
-      W::template InstanceMethod<&W::Arm>("arm"),           W::template InstanceMethod<&W::Release>("release"),
+      W::template InstanceMethod<&W::Arm>("arm"),
       W::template InstanceMethod<&W::Close>("close"),       W::template InstanceMethod<&W::ErrorInfo>("errorInfo"),
       W::template InstanceMethod<&W::SetWaiting>("setWaiting"), W::template InstanceMethod<&W::SetRefed>("setRefed")};
   if constexpr (kBroadcast) {
@@ -117,6 +116,10 @@ ReceiverWrapOf<Consumer>::ReceiverWrapOf(const Napi::CallbackInfo& info)
   consumer_.emplace(hub.memory(), hub.heap());
   endpoint_.emplace(info.Env(), info.This().template As<Napi::Object>(), arena_->attachment.hub, Side::Receiver, 0,
                     kBroadcast ? Endpoint::Scope::Local : Endpoint::Scope::Shared);
+  using W = ReceiverWrapOf;
+  const napi_property_descriptor hot[] = {direct_method<W, &W::Poll>("poll", this), direct_method<W, &W::PollBatch>("pollBatch", this),
+                                          direct_method<W, &W::Release>("release", this)};
+  NAPI_THROW_IF_FAILED_VOID(info.Env(), napi_define_properties(info.Env(), info.This(), std::size(hot), hot));
 }
 
 // Collected, or its thread is ending (finalizers run on worker exit and terminate()).

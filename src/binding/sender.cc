@@ -5,8 +5,7 @@ namespace ringport {
 
 Napi::Function SenderWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeSender",
-                     {InstanceMethod<&SenderWrap::Send>("send"),
-                      InstanceMethod<&SenderWrap::SendBatch>("sendBatch"), InstanceMethod<&SenderWrap::Room>("room"),
+                     {InstanceMethod<&SenderWrap::Room>("room"),
                       InstanceMethod<&SenderWrap::Reserve>("reserve"), InstanceMethod<&SenderWrap::Commit>("commit"),
                       InstanceMethod<&SenderWrap::Abort>("abort"), InstanceMethod<&SenderWrap::SendSync>("sendSync"),
                       InstanceMethod<&SenderWrap::Arm>("arm"), InstanceMethod<&SenderWrap::Close>("close"),
@@ -36,6 +35,9 @@ SenderWrap::SenderWrap(const Napi::CallbackInfo& info) : ObjectWrap(info), attac
   }
   hub.memory().open_sender();
   endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), attachment_.hub, Side::Sender, ticket);
+  const napi_property_descriptor hot[] = {direct_method<SenderWrap, &SenderWrap::Send>("send", this),
+                                          direct_method<SenderWrap, &SenderWrap::SendBatch>("sendBatch", this)};
+  NAPI_THROW_IF_FAILED_VOID(info.Env(), napi_define_properties(info.Env(), info.This(), std::size(hot), hot));
 }
 
 // Collected, or its thread is ending (finalizers run on worker exit and terminate()):
