@@ -77,7 +77,7 @@ class Channel {
     const status = this.#native.claim(Role.SENDER);
     const additional = status === Status.ROLE_TAKEN && this.producers === 'auto';
     if (status !== Status.OK && !additional) throw errorForStatus(status);
-    return new Sender(this.#view, this, this.backpressure, additional);
+    return new Sender(this.#view, this, this.backpressure, additional, this.framing === 'bytes' ? this.#info.capacity : 0);
   }
 
   /** The consuming end; `options.zeroCopy: false` makes every message a plain copy. */

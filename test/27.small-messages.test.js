@@ -1,0 +1,115 @@
+'use strict';
+
+// The small-message fast paths: a 'bytes' channel stages small sends in JS and hands
+// them to native code together; receivers pull many small messages per crossing.
+// Content and order are what these tests check, never speed.
+const assert = require('node:assert/strict');
+const { Channel } = require('..');
+const { startWorker, messageFor } = require('./helpers');
+
+const COUNT = 6000;
+
+// The concatenation of messages 0..count-1 of the test stream; message 4 of every 7 is
+// sent as two halves by the mixed sender, which a 'message' channel keeps apart.
+function expectedStream(count) {
+  const parts = [];
+  for (let i = 0; i < count; i++) parts.push(messageFor(i));
+  return Buffer.concat(parts);
+}
+
+async function receiveAll(rx) {
+  const parts = [];
+  for await (const buffer of rx) parts.push(Buffer.from(new Uint8Array(buffer).slice()));
+  return parts;
+}
+
+describe('small messages', () => {
+  describe("framing: 'bytes' stages small sends", () => {
+    for (const [capacity, backpressure] of [
+      [1 << 20, 'block'],
+      [8 << 10, 'block'], // a 2 KiB staging buffer; the channel is full most of the time
+      [8 << 10, 'grow'],
+      [8 << 10, 'reject'], // no staging: a send that does not fit must fail alone
+    ]) {
+      it(`a worker's mixed sends arrive as the same bytes in order (capacity ${capacity}, '${backpressure}')`, async () => {
+        const ch = new Channel({ capacity, backpressure, framing: 'bytes' });
+        const rx = ch.receiver();
+        if (backpressure === 'reject') {
+          const tx = ch.sender();
+          const sent = [];
+          for (let i = 0; i < 200; i++) if (tx.trySend(messageFor(i))) sent.push(messageFor(i));
+          assert.ok(sent.length < 200, 'some did not fit');
+          tx.close();
+          assert.equal(Buffer.compare(Buffer.concat(await receiveAll(rx)), Buffer.concat(sent)), 0);
+          return;
+        }
+        const worker = startWorker('mixed-sender', { handle: ch.handle, count: COUNT });
+        const received = Buffer.concat(await receiveAll(rx));
+        assert.equal(await worker.exited, 0);
+        const expected = expectedStream(COUNT);
+        assert.equal(received.length, expected.length);
+        assert.equal(Buffer.compare(received, expected), 0);
+      });
+    }
+
+    it('coalesces many small sends into few buffers', async () => {
+      const ch = new Channel({ capacity: 1 << 20, framing: 'bytes' });
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      for (let i = 0; i < 4096; i++) await tx.send(messageFor(i).subarray(0, 64));
+      tx.close();
+      const parts = await receiveAll(rx);
+      assert.ok(parts.length <= 8, `${parts.length} buffers`);
+    });
+
+    it('hands staged bytes over when the tick ends, without another call', async () => {
+      const ch = new Channel({ capacity: 1 << 20, framing: 'bytes' });
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      tx.send('hello, ');
+      assert.equal(tx.trySend('world'), true);
+      await new Promise(setImmediate);
+      assert.equal(ch.stats().bytesSent, 12);
+      assert.equal(Buffer.from(rx.tryRecv()).toString(), 'hello, world');
+    });
+
+    it('copies at send: changing the source afterwards changes nothing', async () => {
+      const ch = new Channel({ capacity: 1 << 20, framing: 'bytes' });
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      const source = Buffer.from('abcdef');
+      await tx.send(source);
+      source.fill(0);
+      tx.close();
+      assert.equal(Buffer.concat(await receiveAll(rx)).toString(), 'abcdef');
+    });
+
+    it('closeWithError() drops staged bytes with everything else buffered', async () => {
+      const ch = new Channel({ capacity: 1 << 20, framing: 'bytes' });
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      tx.send('lost'); // staged until this tick ends
+      tx.closeWithError(new RangeError('gave up'));
+      await assert.rejects(rx.recv(), { name: 'RangeError', message: 'gave up' });
+      await new Promise(setImmediate);
+      assert.equal(ch.stats().bytesSent, 0);
+    });
+  });
+
+  describe("framing: 'message'", () => {
+    it("a worker's mixed sends arrive as the same messages in order", async () => {
+      const ch = new Channel({ capacity: 8 << 10 });
+      const rx = ch.receiver();
+      const worker = startWorker('mixed-sender', { handle: ch.handle, count: COUNT });
+      const received = await receiveAll(rx);
+      assert.equal(await worker.exited, 0);
+      let n = 0;
+      for (let i = 0; i < COUNT; i++) {
+        const m = messageFor(i);
+        const parts = i % 7 === 4 ? [m.subarray(0, m.length >> 1), m.subarray(m.length >> 1)] : [m];
+        for (const part of parts) assert.equal(Buffer.compare(received[n++], part), 0, `message ${i}`);
+      }
+      assert.equal(n, received.length);
+    });
+  });
+});
