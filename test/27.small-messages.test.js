@@ -5,7 +5,7 @@
 // Content and order are what these tests check, never speed.
 const assert = require('node:assert/strict');
 const { Channel } = require('..');
-const { startWorker, messageFor } = require('./helpers');
+const { startWorker, messageFor, checkNumbered } = require('./helpers');
 
 const COUNT = 6000;
 
@@ -93,6 +93,66 @@ describe('small messages', () => {
       await assert.rejects(rx.recv(), { name: 'RangeError', message: 'gave up' });
       await new Promise(setImmediate);
       assert.equal(ch.stats().bytesSent, 0);
+    });
+  });
+
+  describe('receivers cut small messages out of one staging buffer', () => {
+    // Sizes 8..6000 B: many per poll, from far below the staging buffer's share to more
+    // than fits (those get a buffer of their own), some above the inline size (slabs).
+    const count = 20000;
+    const stream = (handle) => startWorker('numbered-producer', { handle, count, minSize: 8, maxSize: 6000 });
+    const check = (buffer, expected) => assert.equal(checkNumbered(buffer), expected);
+
+    for (const zeroCopy of [true, false]) {
+      it(`every message arrives whole and in order, one call after another (zeroCopy: ${zeroCopy})`, async () => {
+        const ch = new Channel({ capacity: 1 << 20 });
+        const rx = ch.receiver({ zeroCopy });
+        const worker = stream(ch.handle);
+        let n = 0;
+        const seen = new Set();
+        while (n < count) {
+          let got;
+          switch (n % 4) {
+            case 0:
+              got = [await rx.recv()];
+              break;
+            case 1:
+              got = await rx.recvBatch(100);
+              break;
+            case 2:
+              got = [rx.tryRecv() ?? (await rx.recv())];
+              break;
+            default:
+              for await (const b of rx) {
+                got = [b];
+                break;
+              }
+          }
+          for (const buffer of got) {
+            assert.ok(buffer instanceof ArrayBuffer);
+            assert.ok(!seen.has(buffer), 'each message has a buffer of its own');
+            seen.add(buffer);
+            check(buffer, n++);
+          }
+          if (seen.size > 1000) seen.clear();
+        }
+        assert.equal(await rx.recv(), null);
+        assert.equal(await worker.exited, 0);
+      });
+    }
+
+    it('batches() hands out the same stream, views valid after later batches', async () => {
+      const ch = new Channel({ capacity: 1 << 20 });
+      const worker = stream(ch.handle);
+      const kept = [];
+      let n = 0;
+      for await (const batch of ch.receiver().batches()) {
+        kept.push([n, batch.at(0)]);
+        for (const view of batch) check(new Uint8Array(view).slice().buffer, n++);
+      }
+      assert.equal(n, count);
+      for (const [seq, view] of kept) check(new Uint8Array(view).slice().buffer, seq);
+      assert.equal(await worker.exited, 0);
     });
   });
 

@@ -164,8 +164,7 @@ class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
   ~ReceiverWrapOf();
 
  private:
-  Napi::Value Poll(const Napi::CallbackInfo& info);      // (max) -> ArrayBuffer[] | status
-  Napi::Value PollBatch(const Napi::CallbackInfo& info); // (max) -> [packed, count, large[]] | status
+  Napi::Value PollInto(const Napi::CallbackInfo& info);  // (max, staging, stageMax) -> count | -status | large[]
   Napi::Value Discard(const Napi::CallbackInfo& info);   // (n) -> how many messages were dropped
   Napi::Value RecvSync(const Napi::CallbackInfo& info);  // (timeoutMs) -> ArrayBuffer | status
   Napi::Value Arm(const Napi::CallbackInfo& info);       // () -> true if the caller must wait
@@ -180,12 +179,10 @@ class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
   Status drain(Napi::Env env, std::size_t max, napi_value* out);
   napi_value wrap_external(napi_env env, Message& m);
 
-  static constexpr uint32_t kLargeMessage = 0x80000000u;  // PollBatch: not in `packed`
+  static constexpr uint32_t kLargeMessage = 0x80000000u;  // PollInto: not in `staging`
 
   Arena* arena_;
   bool copy_;  // no external buffers: each message is copied and its memory returned at once
-  std::vector<uint32_t> batch_lengths_;  // PollBatch scratch, reused
-  std::vector<uint8_t> batch_bytes_;
   std::optional<Consumer> consumer_;
   std::optional<Endpoint> endpoint_;
 };
