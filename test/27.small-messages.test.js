@@ -157,6 +157,28 @@ describe('small messages', () => {
   });
 
   describe("framing: 'message'", () => {
+    it('sendBatch() of small messages (packed into one crossing) keeps each whole and in order, across full channels', async () => {
+      const ch = new Channel({ capacity: 4096 });
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      const expected = [];
+      const lists = [];
+      for (let l = 0; l < 40; l++) {
+        const list = [];
+        for (let i = 0; i < 50; i++) {
+          const m = messageFor(l * 50 + i).subarray(0, (l * 50 + i) % 300);
+          expected.push(Buffer.from(m));
+          list.push(i % 3 === 0 ? m : i % 3 === 1 ? new DataView(m.buffer, m.byteOffset, m.length) : m.buffer.slice(m.byteOffset, m.byteOffset + m.length));
+        }
+        lists.push(list);
+      }
+      const sending = Promise.all(lists.map((list) => tx.sendBatch(list))).then(() => tx.close());
+      const received = await receiveAll(rx);
+      await sending;
+      assert.equal(received.length, expected.length);
+      for (let i = 0; i < expected.length; i++) assert.equal(Buffer.compare(received[i], expected[i]), 0, `message ${i}`);
+    });
+
     it("a worker's mixed sends arrive as the same messages in order", async () => {
       const ch = new Channel({ capacity: 8 << 10 });
       const rx = ch.receiver();

@@ -132,6 +132,7 @@ class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
  private:
   Napi::Value Send(const Napi::CallbackInfo& info);      // (data) -> status; never waits
   Napi::Value SendBatch(const Napi::CallbackInfo& info); // (data[]) -> how many were sent before one did not fit
+  Napi::Value SendPacked(const Napi::CallbackInfo& info); // (bytes, lengths, count) -> the same, for packed messages
   Napi::Value Room(const Napi::CallbackInfo& info);      // (length) -> status a send of that size would get
   Napi::Value Reserve(const Napi::CallbackInfo& info);   // (size) -> [offset, cls, index, generation] | null
   Napi::Value Commit(const Napi::CallbackInfo& info);    // (cls, index, generation, length) -> status
