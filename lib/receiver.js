@@ -403,7 +403,7 @@ class Receiver {
       if (this.#ended) return false;
       if (this.#lag) return false;
       this.#staging ??= new Staging(POLL_BATCH, POLL_BATCH * Math.min(POLL_STAGED_MAX, this.#inlineMax));
-      const result = this.#native.pollInto(POLL_BATCH, this.#staging.buffer, POLL_STAGED_MAX);
+      const result = this.#poll(POLL_BATCH, this.#staging, POLL_STAGED_MAX);
       if (result < 0) {
         this.#polled(-result);
         return false;
@@ -439,13 +439,22 @@ class Receiver {
     if (this.#head < this.#queue.length) return Batch.of(this.#takeReady([], BATCH_MESSAGES));
     if (this.#ended || this.#lag) return undefined;
     this.#batchStaging ??= new Staging(BATCH_MESSAGES, Math.min(BATCH_STAGING, BATCH_MESSAGES * this.#inlineMax));
-    const result = this.#native.pollInto(BATCH_MESSAGES, this.#batchStaging.buffer, this.#inlineMax);
+    const result = this.#poll(BATCH_MESSAGES, this.#batchStaging, this.#inlineMax);
     if (result < 0) {
       this.#polled(-result);
       return undefined;
     }
     if (typeof result !== 'number') for (const b of result) this.#externalBytes += b.byteLength;
     return this.#batchStaging.batch(result);
+  }
+
+  // pollInto(): count | -status | large buffers. Throws once this thread is stopping
+  // (an uncaught exception still runs the queued microtasks: a loop that keeps finding
+  // messages must not keep this thread alive).
+  #poll(max, staging, stageMax) {
+    const result = this.#native.pollInto(max, staging.buffer, stageMax);
+    if (result === undefined) throw channelError('ERR_CHANNEL_CLOSED');
+    return result;
   }
 
   // A poll found nothing (EMPTY), or the end, or that a broadcast receiver lagged.

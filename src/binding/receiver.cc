@@ -193,7 +193,8 @@ Status ReceiverWrapOf<Consumer>::drain(Napi::Env env, std::size_t max, napi_valu
   return s;
 }
 
-// (max, staging: ArrayBuffer, stageMax) -> count | -status | large: ArrayBuffer[].
+// (max, staging: ArrayBuffer, stageMax) -> count | -status | large: ArrayBuffer[]
+// | undefined (this thread is stopping).
 // Copies small messages back to back into the caller's `staging` buffer, after a header
 // of 1 + max u32 rounded up to 8 bytes (lib/batch.js Staging): [0] the count, [1 + i]
 // message i's length, or kLargeMessage | its
@@ -213,6 +214,10 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   if (max == 0 || max >= kLargeMessage || data == nullptr || size < header) {
     throw Napi::RangeError::New(env, "the staging buffer is too small");
   }
+  // A thread stopping after an uncaught exception still runs the microtasks queued,
+  // so a receive loop that keeps finding messages would never stop: undefined tells
+  // lib/receiver.js to throw (making an ArrayBuffer, which fails then, used to).
+  if (env_stopping(env)) return env.Undefined();
   auto* lengths = static_cast<uint32_t*>(data);  // ArrayBuffer memory is aligned for any element type
   uint8_t* const payload = static_cast<uint8_t*>(data) + header;
   const size_t room = size - header;
