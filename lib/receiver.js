@@ -404,7 +404,7 @@ class Receiver {
       if (this.#lag) return false;
       this.#staging ??= new Staging(POLL_BATCH, POLL_BATCH * Math.min(POLL_STAGED_MAX, this.#inlineMax));
       const result = this.#poll(POLL_BATCH, this.#staging, POLL_STAGED_MAX);
-      if (result < 0) {
+      if (typeof result === 'number' && result < 0) {
         this.#polled(-result);
         return false;
       }
@@ -440,7 +440,7 @@ class Receiver {
     if (this.#ended || this.#lag) return undefined;
     this.#batchStaging ??= new Staging(BATCH_MESSAGES, Math.min(BATCH_STAGING, BATCH_MESSAGES * this.#inlineMax));
     const result = this.#poll(BATCH_MESSAGES, this.#batchStaging, this.#inlineMax);
-    if (result < 0) {
+    if (typeof result === 'number' && result < 0) {
       this.#polled(-result);
       return undefined;
     }

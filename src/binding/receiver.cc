@@ -195,13 +195,14 @@ Status ReceiverWrapOf<Consumer>::drain(Napi::Env env, std::size_t max, napi_valu
 
 // (max, staging: ArrayBuffer, stageMax) -> count | -status | large: ArrayBuffer[]
 // | undefined (this thread is stopping).
-// Copies small messages back to back into the caller's `staging` buffer, after a header
-// of 1 + max u32 rounded up to 8 bytes (lib/batch.js Staging): [0] the count, [1 + i]
-// message i's length, or kLargeMessage | its
-// index in `large` for a pool or heap message, which gets its own buffer (as does one
-// larger than `stageMax`, or one that does not fit). Returns `large` if there was any, else the count;
-// -status when there was nothing. A batch of small messages costs one crossing and no
-// allocation here: lib/receiver.js cuts them out of `staging`.
+// Copies small messages back to back into the caller's `staging` buffer, after a
+// header of 1 + max u32 rounded up to 8 bytes (lib/batch.js Staging): [0] the count,
+// [1 + i] message i's length, or kLargeMessage | its index in `large` for a pool or heap
+// message, which gets its own buffer (as does one larger than `stageMax`, or one that
+// does not fit). Returns `large` if there was any, else the count; -status when there
+// was nothing. A batch of small messages costs one crossing and no allocation here:
+// lib/receiver.js cuts them out of `staging`. The staging memory is an ArrayBuffer's
+// backing store, which V8 never moves.
 template <class Consumer>
 Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
