@@ -88,7 +88,7 @@ class BroadcastSender extends InstantSender {
     if (!Array.isArray(list)) return Promise.reject(argTypeError('list', 'an instance of Array', list));
     let items;
     try {
-      items = list.map((data, i) => toBytes(data, `list[${i}]`));
+      items = list.map((data, i) => toBytes(data, 'list', i));
     } catch (error) {
       return Promise.reject(error);
     }

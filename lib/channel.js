@@ -58,7 +58,7 @@ class Channel extends SharedChannel {
     const status = nativeChannel.claim(Role.SENDER);
     const additional = status === Status.ROLE_TAKEN && this.producers === 'auto';
     if (status !== Status.OK && !additional) throw errorForStatus(status);
-    return new Sender(view, this, this.backpressure, additional);
+    return new Sender(view, this, this.backpressure, additional, this.framing === 'bytes' ? this[ATTACHED].info.capacity : 0);
   }
 
   /**

@@ -5,12 +5,20 @@ const { ChannelError, channelError, argTypeError } = require('./errors');
 const { validateObject, validateInteger, validateTimeout } = require('./validate');
 const { waitOptions, NO_WAIT } = require('./wait');
 const { Waiters } = require('./waiters');
-const { Batch } = require('./batch');
+const { Batch, Staging } = require('./batch');
 
 // Messages pulled from native code per crossing; the rest wait in shared memory.
 const POLL_BATCH = 64;
 // Messages per Batch from batches().
 const BATCH_MESSAGES = 1024;
+// Receives copy messages of up to POLL_STAGED_MAX bytes into a staging buffer and cut
+// each out of it as its own ArrayBuffer (~25 % less time per 64 B message than a
+// buffer made by native code); larger ones get their buffer from native code, which
+// measured as fast from 1 KiB on and ~10 % faster at 4 KiB (one copy, not two).
+const POLL_STAGED_MAX = 1024;
+// batches() packs every small message into one buffer per batch (at most
+// BATCH_MESSAGES of the inline size; messages that do not fit get their own).
+const BATCH_STAGING = 4 << 20;
 
 // Finalizers of external buffers run only when the event loop turns (setImmediate),
 // never inside a chain of resolved promises: a loop that always finds a message
@@ -62,6 +70,8 @@ class Receiver {
   #spin; // the most (µs) a receive polls before it sleeps: the `spin` option
   #misses = 0; // polls in a row that caught nothing (see #arm)
   #skip = 0; // receives left that sleep without polling
+  #staging = null; // for #fill(), made on first use
+  #batchStaging = null; // for batches()
 
   /**
    * @internal `info`: the channel's native info(); `zeroCopy`, `spin`: from
@@ -245,16 +255,17 @@ class Receiver {
     const { autoRelease = false } = validateObject(options, 'options');
     if (typeof autoRelease !== 'boolean') throw argTypeError('options.autoRelease', 'of type boolean', autoRelease);
     let last;
+    const map = (buffer) => {
+      if (buffer === null) return DONE;
+      if (autoRelease) last = buffer;
+      return { value: buffer, done: false };
+    };
     const next = () => {
       if (last !== undefined) {
         this.#native.release(last);
         last = undefined;
       }
-      return this.#request(NO_WAIT, (buffer) => {
-        if (buffer === null) return DONE;
-        if (autoRelease) last = buffer;
-        return { value: buffer, done: false };
-      });
+      return this.#request(NO_WAIT, map);
     };
     const finish = () => {
       if (last !== undefined) this.#native.release(last);
@@ -411,13 +422,14 @@ class Receiver {
     while (this.#head >= this.#queue.length) {
       if (this.#ended) return false;
       if (this.#lag) return false;
-      const result = this.#native.poll(POLL_BATCH);
-      if (typeof result === 'number') {
-        if (result === Status.LAGGED) this.#lag = this.#lagError();
-        else if (result !== Status.EMPTY) this.#finish(result);
+      this.#staging ??= new Staging(POLL_BATCH, POLL_BATCH * Math.min(POLL_STAGED_MAX, this.#inlineMax));
+      const result = this.#poll(POLL_BATCH, this.#staging, POLL_STAGED_MAX);
+      if (typeof result === 'number' && result < 0) {
+        this.#polled(-result);
         return false;
       }
-      this.#queue = this.#bytesFraming ? coalesce(result, this.#inlineMax) : result;
+      const buffers = this.#staging.unpack(result);
+      this.#queue = this.#bytesFraming ? coalesce(buffers, this.#inlineMax) : buffers;
       this.#head = 0;
       let bytes = 0;
       for (const b of this.#queue) bytes += b.byteLength;
@@ -446,15 +458,29 @@ class Receiver {
     if (this.#waiters.length !== 0) return undefined;
     if (this.#head < this.#queue.length) return Batch.of(this.#takeReady([], BATCH_MESSAGES));
     if (this.#ended || this.#lag) return undefined;
-    const result = this.#native.pollBatch(BATCH_MESSAGES);
-    if (typeof result === 'number') {
-      if (result === Status.LAGGED) this.#lag = this.#lagError();
-      else if (result !== Status.EMPTY) this.#finish(result);
+    this.#batchStaging ??= new Staging(BATCH_MESSAGES, Math.min(BATCH_STAGING, BATCH_MESSAGES * this.#inlineMax));
+    const result = this.#poll(BATCH_MESSAGES, this.#batchStaging, this.#inlineMax);
+    if (typeof result === 'number' && result < 0) {
+      this.#polled(-result);
       return undefined;
     }
-    const [packed, count, large] = result;
-    for (const b of large) this.#externalBytes += b.byteLength;
-    return new Batch(packed, count, large);
+    if (typeof result !== 'number') for (const b of result) this.#externalBytes += b.byteLength;
+    return this.#batchStaging.batch(result);
+  }
+
+  // pollInto(): count | -status | large buffers. Throws once this thread is stopping
+  // (an uncaught exception still runs the queued microtasks: a loop that keeps finding
+  // messages must not keep this thread alive).
+  #poll(max, staging, stageMax) {
+    const result = this.#native.pollInto(max, staging.buffer, stageMax);
+    if (result === undefined) throw channelError('ERR_CHANNEL_CLOSED');
+    return result;
+  }
+
+  // A poll found nothing (EMPTY), or the end, or that a broadcast receiver lagged.
+  #polled(status) {
+    if (status === Status.LAGGED) this.#lag = this.#lagError();
+    else if (status !== Status.EMPTY) this.#finish(status);
   }
 
   // `batch` plus the messages ready now, up to `max` in all.

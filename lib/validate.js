@@ -41,13 +41,15 @@ function validateSignal(value, name = 'options.signal') {
 
 /**
  * The bytes of a message: an ArrayBuffer, any ArrayBufferView, or a string (UTF-8).
- * Returns something the native side reads without copying.
+ * Returns something the native side reads without copying. `index`: the position in a
+ * list named `name` (the error's name is built only when there is an error).
  */
-function toBytes(data, name = 'data') {
+function toBytes(data, name = 'data', index = undefined) {
   if (ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data;
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (data instanceof SharedArrayBuffer) return new Uint8Array(data);
-  throw argTypeError(name, 'of type string or an instance of ArrayBuffer, Buffer, TypedArray or DataView', data);
+  const what = index === undefined ? name : `${name}[${index}]`;
+  throw argTypeError(what, 'of type string or an instance of ArrayBuffer, Buffer, TypedArray or DataView', data);
 }
 
 module.exports = {

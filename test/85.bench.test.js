@@ -50,6 +50,9 @@ describe('benchmark', function () {
     ['batches', 64, 'm2w'],
     ['reserve-commit', 65536, 'w2m'],
     ['bytes', 1024, 'm2w'],
+    ['bytes-try', 64, 'm2w'],
+    ['batches-try', 64, 'w2m'],
+    ['batches-sendbatch', 1024, 'm2w'], // 3000 is no multiple of its 256: the rest go one by one
     ['mc-transfer', 64, 'w2m'],
     ['sab-ring', 1024, 'm2w'],
     ['ringbuf-js', 64, 'w2m'],

@@ -57,6 +57,35 @@ async function sendRingport(tx, { size, more }) {
   return sent;
 }
 
+// thread-stream's and the plain rings' pattern: no promise per message; trySend()
+// until the channel is full, then wait for room (write() until false, then 'drain').
+async function trySendReady(tx, { size, more }) {
+  const payload = new Uint8Array(size);
+  let sent = 0;
+  while (more(sent)) {
+    if (tx.trySend(payload)) sent++;
+    else await tx.ready();
+  }
+  tx.close();
+  return sent;
+}
+
+// sendBatch() of 256 messages: one crossing into native code per batch.
+async function sendBatches(tx, { size, more }) {
+  const list = Array.from({ length: 256 }, () => new Uint8Array(size));
+  let sent = 0;
+  while (more(sent + list.length - 1)) {
+    await tx.sendBatch(list);
+    sent += list.length;
+  }
+  while (more(sent)) {
+    await tx.send(list[0]); // the rest, up to a message limit
+    sent++;
+  }
+  tx.close();
+  return sent;
+}
+
 // Zero-copy: the message is written straight into pool memory (here only a sequence
 // number: what a real producer would generate there costs the same with send()).
 async function reserveCommit(tx, { size, more }) {
@@ -292,6 +321,13 @@ const CASES = {
   'recv-batch': ringport('ringport `recvBatch(1024)`', { receive: recvBatch }),
   'reserve-commit': ringport('ringport `reserve/commit` → autoRelease', { receive: autoRelease, send: reserveCommit }),
   bytes: ringport("ringport `framing: 'bytes'` → autoRelease", { receive: byteStream, options: { framing: 'bytes' } }),
+  'bytes-try': ringport("ringport `framing: 'bytes'`, `trySend`/`ready()` → autoRelease", {
+    receive: byteStream,
+    send: trySendReady,
+    options: { framing: 'bytes' },
+  }),
+  'batches-try': ringport('ringport `trySend`/`ready()` → `batches()`', { receive: batches, send: trySendReady }),
+  'batches-sendbatch': ringport('ringport `sendBatch(256)` → `batches()`', { receive: batches, send: sendBatches }),
   'mc-clone': messageChannel('MessageChannel, structured clone', false),
   'mc-transfer': messageChannel('MessageChannel, transfer list', true),
   'sab-ring': sabRing,

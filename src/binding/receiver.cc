@@ -96,9 +96,8 @@ template <class Consumer>
 Napi::Function ReceiverWrapOf<Consumer>::Define(Napi::Env env) {
   using W = ReceiverWrapOf;
   std::vector<typename Napi::ObjectWrap<W>::PropertyDescriptor> methods{
-      W::template InstanceMethod<&W::Poll>("poll"),         W::template InstanceMethod<&W::PollBatch>("pollBatch"),
       W::template InstanceMethod<&W::Discard>("discard"),   W::template InstanceMethod<&W::RecvSync>("recvSync"),
-      W::template InstanceMethod<&W::Arm>("arm"),           W::template InstanceMethod<&W::Release>("release"),
+      W::template InstanceMethod<&W::Arm>("arm"),
       W::template InstanceMethod<&W::Close>("close"),       W::template InstanceMethod<&W::ErrorInfo>("errorInfo"),
       W::template InstanceMethod<&W::SetWaiting>("setWaiting"), W::template InstanceMethod<&W::SetRefed>("setRefed")};
   if constexpr (kBroadcast) {
@@ -117,6 +116,10 @@ ReceiverWrapOf<Consumer>::ReceiverWrapOf(const Napi::CallbackInfo& info)
   consumer_.emplace(hub.memory(), hub.heap());
   endpoint_.emplace(info.Env(), info.This().template As<Napi::Object>(), arena_->attachment.hub, Side::Receiver, 0,
                     kBroadcast ? Endpoint::Scope::Local : Endpoint::Scope::Shared);
+  using W = ReceiverWrapOf;
+  const napi_property_descriptor hot[] = {direct_method<W, &W::PollInto>("pollInto", this),
+                                          direct_method<W, &W::Release>("release", this)};
+  NAPI_THROW_IF_FAILED_VOID(info.Env(), napi_define_properties(info.Env(), info.This(), std::size(hot), hot));
 }
 
 // Collected, or its thread is ending (finalizers run on worker exit and terminate()).
@@ -190,65 +193,65 @@ Status ReceiverWrapOf<Consumer>::drain(Napi::Env env, std::size_t max, napi_valu
   return s;
 }
 
-// (max) -> [packed: ArrayBuffer, count, large: ArrayBuffer[]] | status.
-// `packed` starts with `count` u32 lengths, then the small payloads back to back: one
-// ArrayBuffer for the whole batch instead of one per message. A length with
-// kLargeMessage set is the index of a large message's own buffer in `large`.
+// (max, staging: ArrayBuffer, stageMax) -> count | -status | large: ArrayBuffer[]
+// | undefined (this thread is stopping).
+// Copies small messages back to back into the caller's `staging` buffer, after a
+// header of 1 + max u32 rounded up to 8 bytes (lib/batch.js Staging): [0] the count,
+// [1 + i] message i's length, or kLargeMessage | its index in `large` for a pool or heap
+// message, which gets its own buffer (as does one larger than `stageMax`, or one that
+// does not fit). Returns `large` if there was any, else the count; -status when there
+// was nothing. A batch of small messages costs one crossing and no allocation here:
+// lib/receiver.js cuts them out of `staging`. The staging memory is an ArrayBuffer's
+// backing store, which V8 never moves.
 template <class Consumer>
-Napi::Value ReceiverWrapOf<Consumer>::PollBatch(const Napi::CallbackInfo& info) {
+Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t max = info[0].As<Napi::Number>().Uint32Value();
-  napi_value large;
-  NAPI_THROW_IF_FAILED(env, napi_create_array(env, &large), Napi::Value());
-  batch_lengths_.clear();
-  batch_bytes_.clear();
+  const uint32_t stage_max = info[2].As<Napi::Number>().Uint32Value();
+  void* data;
+  size_t size;
+  NAPI_THROW_IF_FAILED(env, napi_get_arraybuffer_info(env, info[1], &data, &size), Napi::Value());
+  const size_t header = ((size_t{max} + 1) * sizeof(uint32_t) + 7) & ~size_t{7};
+  if (max == 0 || max >= kLargeMessage || data == nullptr || size < header) {
+    throw Napi::RangeError::New(env, "the staging buffer is too small");
+  }
+  // A thread stopping after an uncaught exception still runs the microtasks queued,
+  // so a receive loop that keeps finding messages would never stop: undefined tells
+  // lib/receiver.js to throw (making an ArrayBuffer, which fails then, used to).
+  if (env_stopping(env)) return env.Undefined();
+  auto* lengths = static_cast<uint32_t*>(data);  // ArrayBuffer memory is aligned for any element type
+  uint8_t* const payload = static_cast<uint8_t*>(data) + header;
+  const size_t room = size - header;
+  size_t used = 0;
+  uint32_t count = 0;
+  napi_value large = nullptr;
   uint32_t large_count = 0;
   bool failed = false;
   bool rang = false;
   const Status s = consumer_->drain(
-      max ? max : 1,
+      max,
       [&](Message& m) noexcept {
-        try {
-          if (m.owner == Message::Owner::Ring) {
-            batch_lengths_.push_back(m.length);
-            batch_bytes_.insert(batch_bytes_.end(), m.data, m.data + m.length);
-            return;
-          }
-          napi_value buffer = wrap_external(env, m);
-          if (buffer == nullptr || napi_set_element(env, large, large_count, buffer) != napi_ok) {
-            failed = true;
-            return;
-          }
-          batch_lengths_.push_back(kLargeMessage | large_count++);
-        } catch (const std::bad_alloc&) {
-          failed = true;
+        if (m.owner == Message::Owner::Ring && m.length <= stage_max && m.length <= room - used) {
+          if (m.length) std::memcpy(payload + used, m.data, m.length);
+          used += m.length;
+          lengths[1 + count++] = m.length;
+          return;
         }
+        napi_value buffer = m.owner == Message::Owner::Ring ? copy_out(env, m) : wrap_external(env, m);
+        if (buffer == nullptr || (large == nullptr && napi_create_array(env, &large) != napi_ok) ||
+            napi_set_element(env, large, large_count, buffer) != napi_ok) {
+          failed = true;
+          return;
+        }
+        lengths[1 + count++] = kLargeMessage | large_count++;
       },
       &rang);
   if (rang) arena_->attachment.hub->wake(Side::Sender);
   if (failed) throw Napi::Error::New(env, "out of memory while receiving");
-  if (s != Status::Ok) return Napi::Number::New(env, static_cast<int>(s));
-  const size_t header = batch_lengths_.size() * sizeof(uint32_t);
-  void* data;
-  napi_value packed;
-  NAPI_THROW_IF_FAILED(env, napi_create_arraybuffer(env, header + batch_bytes_.size(), &data, &packed), Napi::Value());
-  std::memcpy(data, batch_lengths_.data(), header);
-  if (!batch_bytes_.empty()) std::memcpy(static_cast<uint8_t*>(data) + header, batch_bytes_.data(), batch_bytes_.size());
-  Napi::Array out = Napi::Array::New(env, 3);
-  out.Set(uint32_t{0}, Napi::Value(env, packed));
-  out.Set(uint32_t{1}, Napi::Number::New(env, static_cast<double>(batch_lengths_.size())));
-  out.Set(uint32_t{2}, Napi::Value(env, large));
-  return out;
-}
-
-template <class Consumer>
-Napi::Value ReceiverWrapOf<Consumer>::Poll(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const uint32_t max = info[0].As<Napi::Number>().Uint32Value();
-  napi_value list;
-  const Status s = drain(env, max ? max : 1, &list);
-  if (s == Status::Ok) return Napi::Value(env, list);
-  return Napi::Number::New(env, static_cast<int>(s));
+  if (s != Status::Ok) return Napi::Number::New(env, -static_cast<int>(s));
+  lengths[0] = count;
+  if (large != nullptr) return Napi::Value(env, large);
+  return Napi::Number::New(env, count);
 }
 
 // Drops up to `n` buffered messages without making buffers of them.

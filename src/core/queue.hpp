@@ -434,6 +434,28 @@ class QueueProducer {
     return in_mode([&] { return send_single(data, len); }, [&] { return send_multi(data, len); }, rang);
   }
 
+  // try_send() of messages 0..n-1, `next(i, &data, &len)` giving each, with one
+  // single-mode handshake and one doorbell check for the batch instead of one per
+  // message (each is a full fence). Stops at the first message not accepted;
+  // `*sent` says how many were. Ok, or why that one was not.
+  template <class Next>
+  Status try_send_batch(uint32_t n, Next next, uint32_t* sent, bool* rang) noexcept {
+    *sent = 0;
+    Status stop = Status::Ok;
+    auto run = [&](auto send_one) {
+      for (; *sent < n; ++*sent) {
+        const uint8_t* data;
+        uint32_t len;
+        next(*sent, &data, &len);
+        if ((stop = send_one(data, len)) != Status::Ok) break;
+      }
+      return *sent ? Status::Ok : stop;  // in_mode rings the doorbell after any progress
+    };
+    const Status s = in_mode([&] { return run([&](const uint8_t* d, uint32_t l) { return send_single(d, l); }); },
+                             [&] { return run([&](const uint8_t* d, uint32_t l) { return send_multi(d, l); }); }, rang);
+    return s == Status::Ok ? stop : s;
+  }
+
   // Whether a message of `len` bytes would be accepted now (Ok/Full/...).
   Status poll_room(uint32_t len) noexcept {
     if (Status s = check_open(); s != Status::Ok) return s;

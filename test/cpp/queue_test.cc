@@ -155,6 +155,38 @@ TEST_F(QueueTest, BackpressureCountsPayloadBytes) {
   for (const Received& r : got) EXPECT_TRUE(r.matches);
 }
 
+TEST_F(QueueTest, SendBatchStopsAtTheFirstThatDoesNotFitAndRingsOncePerBatch) {
+  std::vector<std::vector<uint8_t>> payloads;
+  for (uint64_t seq = 0; seq < 10; ++seq) payloads.push_back(make_payload(501, seq));
+  const auto from = [&](uint32_t first) {
+    return [&payloads, first](uint32_t i, const uint8_t** data, uint32_t* len) {
+      *data = payloads[first + i].data();
+      *len = 500;
+    };
+  };
+  uint32_t sent = 99;
+  bool rang = true;
+  EXPECT_EQ(producer_.try_send_batch(0, from(0), &sent, &rang), Status::Ok);
+  EXPECT_EQ(sent, 0u);
+  EXPECT_FALSE(rang);
+  consumer_.data_bell().prepare_sleep();  // the consumer sleeps: the batch must wake it
+  EXPECT_EQ(producer_.try_send_batch(10, from(0), &sent, &rang), Status::Full) << "8 x 500 B fill 4096 B";
+  EXPECT_EQ(sent, 8u);
+  EXPECT_TRUE(rang);
+  EXPECT_EQ(stats().sent, 8u);
+  std::vector<Received> got;
+  ASSERT_EQ(receive(&got, 0), Status::Ok);
+  ASSERT_EQ(got.size(), 8u);
+  for (const Received& r : got) EXPECT_TRUE(r.matches);
+  EXPECT_EQ(producer_.try_send_batch(2, from(8), &sent, &rang), Status::Ok);
+  EXPECT_EQ(sent, 2u);
+  EXPECT_FALSE(rang) << "nobody sleeps any more";
+  got.clear();
+  ASSERT_EQ(receive(&got, 8), Status::Ok);
+  ASSERT_EQ(got.size(), 2u);
+  for (const Received& r : got) EXPECT_TRUE(r.matches);
+}
+
 TEST_F(QueueTest, MessageLargerThanTheCapacityIsAcceptedWhenEmpty) {
   ASSERT_EQ(send(1), Status::Ok);
   EXPECT_EQ(send(5000), Status::Full) << "not while anything is buffered";
