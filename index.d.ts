@@ -70,7 +70,16 @@ export type Producers = 'auto' | 'single';
 /**
  * - `'message'`: each `send` arrives as one buffer.
  * - `'bytes'`: a byte stream; boundaries are not kept: the receiver joins small ready
- *   chunks into one buffer (up to 64 KiB), and empty sends deliver nothing.
+ *   chunks into one buffer (up to 64 KiB), and empty sends deliver nothing. Under
+ *   backpressure `'block'` and `'grow'`, the sender also joins small writes: `send()`
+ *   and `trySend()` of a chunk up to 16 KiB copy it into a staging buffer (64 KiB, or a
+ *   quarter of the capacity if smaller) and resolve (return `true`) at once; the
+ *   staged bytes reach shared memory in one send when the buffer is full, before any
+ *   other call on the sender (`close()` included), or when the current tick ends. A
+ *   thread that ends within the same tick (`process.exit()`, termination) loses the
+ *   bytes still staged, as a `stream.Writable` loses what it buffered; order and
+ *   backpressure are kept (a full channel makes later sends wait behind the staged
+ *   bytes).
  */
 export type Framing = 'message' | 'bytes';
 
