@@ -740,9 +740,11 @@ export class Receiver implements AsyncIterable<ArrayBuffer>, AsyncDisposable {
   /**
    * The fastest way to receive small messages: an async iterable of {@link Batch}es,
    * each holding every message ready when the loop asked (waiting for at least one,
-   * at most 1024). Small messages are `Uint8Array` views into one buffer shared by the
-   * batch (one allocation per batch instead of one per message); large ones keep their
-   * own zero-copy buffer. Views stay valid while referenced. Ends after a graceful
+   * at most 1024, and ending after the pool-backed ones reach an eighth of the
+   * channel's capacity: each holds a pool slab while referenced). Small messages are
+   * `Uint8Array` views into one buffer shared by the batch (one allocation per batch
+   * instead of one per message); large ones keep their own zero-copy buffer. Views stay
+   * valid while referenced. Ends after a graceful
    * close; throws on `closeWithError` or disconnect, like the plain iterator.
    */
   batches(): AsyncIterableIterator<Batch>;

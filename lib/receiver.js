@@ -11,6 +11,12 @@ const { Batch, Staging } = require('./batch');
 const POLL_BATCH = 64;
 // Messages per Batch from batches().
 const BATCH_MESSAGES = 1024;
+// A crossing stops pulling pool-backed messages once they reach this share of the
+// channel's capacity: each holds a slab until it is released, and the ring holds up
+// to a capacity more, while the pool has two capacities' worth (layout.hpp
+// kDefaultPoolCapacities). Pulling up to POLL_BATCH at once took 64 KiB messages
+// into heap fallbacks (2 M of them with autoRelease: 7,562 fallbacks; with this, 0).
+const PULL_SHARE = 1 / 8;
 // Receives copy messages of up to POLL_STAGED_MAX bytes into a staging buffer and cut
 // each out of it as its own ArrayBuffer (~25 % less time per 64 B message than a
 // buffer made by native code); larger ones get their buffer from native code, which
@@ -70,6 +76,7 @@ class Receiver {
   #spin; // the most (µs) a receive polls before it sleeps: the `spin` option
   #misses = 0; // polls in a row that caught nothing (see #arm)
   #skip = 0; // receives left that sleep without polling
+  #pullBytes; // of pool-backed messages per crossing (PULL_SHARE)
   #staging = null; // for #fill(), made on first use
   #batchStaging = null; // for batches()
 
@@ -87,6 +94,7 @@ class Receiver {
     this.#spin = spin;
     // Copies need no finalizer to give memory back: no reason to yield for them.
     this.#yieldAfter = zeroCopy ? Math.min(YIELD_AFTER_BYTES, info.capacity / 2) : Infinity;
+    this.#pullBytes = info.capacity * PULL_SHARE;
     // Held by the native object only: no strong path from a GC root to this receiver.
     this.#native.onwake = () => this.#serve();
   }
@@ -472,7 +480,7 @@ class Receiver {
   // (an uncaught exception still runs the queued microtasks: a loop that keeps finding
   // messages must not keep this thread alive).
   #poll(max, staging, stageMax) {
-    const result = this.#native.pollInto(max, staging.buffer, stageMax);
+    const result = this.#native.pollInto(max, staging.buffer, stageMax, this.#pullBytes);
     if (result === undefined) throw channelError('ERR_CHANNEL_CLOSED');
     return result;
   }

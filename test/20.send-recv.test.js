@@ -302,6 +302,36 @@ describe('Sender and Receiver in one thread', () => {
     held.forEach((b, i) => assert.equal(new Uint8Array(b)[9999], i));
   });
 
+  it('pulls pool-backed messages into the thread an eighth of the capacity at a time', async () => {
+    // Each pulled message holds a slab until released: pulling a ring's worth at once
+    // while the sender refills the ring would empty the pool (heap fallbacks).
+    const ch = new Channel({ capacity: 1 << 20 });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    const size = 64 << 10;
+    for (let i = 0; i < 16; i++) assert.equal(tx.trySend(Buffer.alloc(size, i)), true);
+    const first = await rx.recv();
+    assert.equal(new Uint8Array(first)[size - 1], 0);
+    assert.equal(ch.stats().pending, 14, 'one crossing took 128 KiB: two messages');
+    assert.equal(rx.pending, 15);
+    let i = 1;
+    for (let b = rx.tryRecv(); b !== undefined; b = rx.tryRecv()) {
+      assert.equal(new Uint8Array(b)[size - 1], i++, 'in order');
+      rx.release(b);
+    }
+    assert.equal(i, 16);
+    // Small messages behind large ones still come many per crossing.
+    for (let k = 0; k < 2; k++) tx.trySend(Buffer.alloc(size, k));
+    for (let k = 0; k < 100; k++) tx.trySend(Buffer.alloc(8, k));
+    for (let k = 0; k < 2; k++) assert.equal(new Uint8Array(rx.tryRecv())[size - 1], k);
+    assert.equal(ch.stats().pending, 100);
+    assert.equal(new Uint8Array(rx.tryRecv())[0], 0);
+    assert.equal(ch.stats().pending, 36, 'one crossing took 64 small ones');
+    const rest = await rx.recvBatch();
+    assert.equal(rest.length, 99, 'recvBatch still takes all that is ready');
+    rest.forEach((b, k) => assert.equal(new Uint8Array(b)[0], k + 1));
+  });
+
   it('sendSync and recvSync move data without the event loop', () => {
     const ch = new Channel({ capacity: 4096 });
     const tx = ch.sender();

@@ -279,7 +279,7 @@ describe('Queue: backpressure modes, batches, waiting options', () => {
     });
 
     it('Batch.at() indexes like Array.prototype.at; large messages keep their own buffer', async () => {
-      const ch = new Channel({ capacity: 1 << 16 });
+      const ch = new Channel({ capacity: 1 << 18 }); // a batch ends after 32 KiB of pool-backed messages
       const tx = ch.sender();
       const rx = ch.receiver();
       tx.trySend('first');

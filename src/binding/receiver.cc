@@ -193,13 +193,15 @@ Status ReceiverWrapOf<Consumer>::drain(Napi::Env env, std::size_t max, napi_valu
   return s;
 }
 
-// (max, staging: ArrayBuffer, stageMax) -> count | -status | large: ArrayBuffer[]
-// | undefined (this thread is stopping).
+// (max, staging: ArrayBuffer, stageMax, largeBytes) -> count | -status
+// | large: ArrayBuffer[] | undefined (this thread is stopping).
 // Copies small messages back to back into the caller's `staging` buffer, after a
 // header of 1 + max u32 rounded up to 8 bytes (lib/batch.js Staging): [0] the count,
 // [1 + i] message i's length, or kLargeMessage | its index in `large` for a pool or heap
 // message, which gets its own buffer (as does one larger than `stageMax`, or one that
-// does not fit). Returns `large` if there was any, else the count; -status when there
+// does not fit). Stops early once pool and heap messages reach `largeBytes`: each holds
+// a slab (or heap block) until its buffer is released, so pulling many would empty the pool while the
+// ring refills it. Returns `large` if there was any, else the count; -status when there
 // was nothing. A batch of small messages costs one crossing and no allocation here:
 // lib/receiver.js cuts them out of `staging`. The staging memory is an ArrayBuffer's
 // backing store, which V8 never moves.
@@ -208,6 +210,7 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t max = info[0].As<Napi::Number>().Uint32Value();
   const uint32_t stage_max = info[2].As<Napi::Number>().Uint32Value();
+  const double large_budget = info[3].As<Napi::Number>().DoubleValue();
   void* data;
   size_t size;
   NAPI_THROW_IF_FAILED(env, napi_get_arraybuffer_info(env, info[1], &data, &size), Napi::Value());
@@ -226,6 +229,7 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   uint32_t count = 0;
   napi_value large = nullptr;
   uint32_t large_count = 0;
+  double large_bytes = 0;
   bool failed = false;
   bool rang = false;
   const Status s = consumer_->drain(
@@ -235,15 +239,17 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
           if (m.length) std::memcpy(payload + used, m.data, m.length);
           used += m.length;
           lengths[1 + count++] = m.length;
-          return;
+          return true;
         }
         napi_value buffer = m.owner == Message::Owner::Ring ? copy_out(env, m) : wrap_external(env, m);
         if (buffer == nullptr || (large == nullptr && napi_create_array(env, &large) != napi_ok) ||
             napi_set_element(env, large, large_count, buffer) != napi_ok) {
           failed = true;
-          return;
+          return false;
         }
         lengths[1 + count++] = kLargeMessage | large_count++;
+        if (m.owner != Message::Owner::Ring) large_bytes += m.length;  // a copy pins nothing
+        return large_bytes < large_budget;
       },
       &rang);
   if (rang) arena_->attachment.hub->wake(Side::Sender);

@@ -413,9 +413,10 @@ class BroadcastConsumer {
   }
 
   // Receives up to `max` messages, as QueueConsumer::drain (inline data must be
-  // copied inside the call). Returns Ok if at least one was delivered, else Empty,
-  // Lagged (missed() says how many were skipped; the next call goes on from the
-  // oldest message held), Closed, Errored, Disconnected or Corrupt.
+  // copied inside the call; returning false stops after it). Returns Ok if at least
+  // one was delivered, else Empty, Lagged (missed() says how many were skipped; the
+  // next call goes on from the oldest message held), Closed, Errored, Disconnected or
+  // Corrupt.
   template <class OnMessage>
   Status drain(std::size_t max, OnMessage&& on_message, bool* rang) noexcept {
     *rang = false;  // nobody waits for a broadcast receiver
@@ -434,8 +435,8 @@ class BroadcastConsumer {
       s = next(&m);
       if (s != Status::Ok) break;
       bytes += m.length;
-      on_message(m);
       ++delivered;
+      if (!deliver(on_message, m)) break;
     }
     if (delivered) {
       account(delivered, bytes);

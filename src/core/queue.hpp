@@ -98,6 +98,7 @@
 #include <new>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 
 #include "doorbell.hpp"
 #include "heap_table.hpp"
@@ -134,6 +135,18 @@ struct Message {
   HeapBlock block;                    // Owner::Heap
   std::shared_ptr<HeapBlock> shared;  // Owner::SharedHeap
 };
+
+// Calls a drain's `on_message`; false when it asked the drain to stop after this
+// message (a visitor returning bool; one returning void takes all up to `max`).
+template <class OnMessage>
+bool deliver(OnMessage& on_message, Message& m) noexcept {
+  if constexpr (std::is_same_v<decltype(on_message(m)), bool>) {
+    return on_message(m);
+  } else {
+    on_message(m);
+    return true;
+  }
+}
 
 // decode_record() of a Slab or Heap record; out of line, to keep the inline case small.
 [[gnu::noinline]] inline Status decode_descriptor(RecordView r, const SlabPool& pool, HeapTable& heap, Message* m) noexcept {
@@ -899,7 +912,7 @@ class QueueConsumer {
   }
 
   // Receives up to `max` messages, calling `on_message(Message&)` for each (inline
-  // data must be copied inside the call). Returns Ok if at least one was delivered,
+  // data must be copied inside the call; returning false stops after it). Returns Ok if at least one was delivered,
   // else Empty, Closed (graceful end), Errored (buffered messages are dropped and
   // their slabs returned: closeWithError is immediate), Disconnected or Corrupt.
   // `*rang` is set when a sleeping producer was flagged and must be woken.
@@ -916,9 +929,10 @@ class QueueConsumer {
         Message m;
         s = next(&m);
         if (s != Status::Ok) break;
-        on_message(m);
+        const bool more = deliver(on_message, m);
         // A producer that drops oldest may be waiting for what we took: release in steps.
         if (++delivered % kReleaseEvery == 0 && drop_oldest_) finish(rang);
+        if (!more) break;
       }
       if (consumed_) finish(rang);  // abandoned records only, too: still give back their space and bytes
       if (delivered) return Status::Ok;

@@ -91,6 +91,26 @@ TEST(Broadcast, EveryReceiverGetsEveryMessageInOrder) {
   EXPECT_EQ(ch.memory.stats().received, 18u);
 }
 
+TEST(Broadcast, ADrainStopsAfterAMessageItsVisitorRefuses) {
+  TestChannel ch(broadcast_config());
+  BroadcastProducer p(ch.memory, ch.heap);
+  BroadcastConsumer r(ch.memory, ch.heap);
+  for (uint64_t i = 0; i < 5; ++i) ASSERT_EQ(send(p, i, i % 2 ? 3000 : 40), Status::Ok);
+  std::vector<uint64_t> got;
+  bool rang;
+  const auto take_one = [&](Message& m) {
+    EXPECT_TRUE(intact(m));
+    got.push_back(index_of(m));
+    if (m.owner == Message::Owner::SharedSlab) r.slabs().unref(m.lease);
+    return false;
+  };
+  ASSERT_EQ(r.drain(64, take_one, &rang), Status::Ok);
+  EXPECT_EQ(got, range(0, 1));
+  EXPECT_EQ(r.received(), 1u);
+  EXPECT_EQ(drain_all(r, ch.heap).indexes, range(1, 5));
+  EXPECT_EQ(r.received(), 5u);
+}
+
 TEST(Broadcast, AReceiverSeesOnlyMessagesSentAfterItAttached) {
   TestChannel ch(broadcast_config());
   BroadcastProducer p(ch.memory, ch.heap);

@@ -244,6 +244,24 @@ TEST_F(QueueTest, DrainStopsAtMax) {
   for (const Received& r : got) EXPECT_TRUE(r.matches);
 }
 
+TEST_F(QueueTest, DrainStopsAfterAMessageItsVisitorRefuses) {
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(send(8, i), Status::Ok);
+  std::vector<uint64_t> seen;
+  bool rang;
+  const auto take_two = [&](Message& m) {
+    EXPECT_TRUE(payload_matches(m.data, m.length, seen.size()));
+    seen.push_back(seen.size());
+    return seen.size() % 2 != 0;  // stop after every second message
+  };
+  ASSERT_EQ(consumer_.drain(100, take_two, &rang), Status::Ok);
+  EXPECT_EQ(seen.size(), 2u);
+  EXPECT_EQ(ch_.memory.stats().received, 2u) << "the rest stays in the ring";
+  ASSERT_EQ(consumer_.drain(100, take_two, &rang), Status::Ok);
+  ASSERT_EQ(consumer_.drain(100, take_two, &rang), Status::Ok);
+  EXPECT_EQ(seen.size(), 5u);
+  EXPECT_EQ(consumer_.drain(100, take_two, &rang), Status::Empty);
+}
+
 TEST_F(QueueTest, ManyMessagesThroughEveryPathAndManyWraps) {
   // Sizes cycle through inline, slab and heap; the consumer drains every few sends.
   const uint32_t sizes[] = {0, 1, 7, 8, 100, 1024, 1025, 2000, 4096, 4097, 5000, 300};
