@@ -107,6 +107,30 @@ function nextMessage(worker) {
   });
 }
 
+/**
+ * Ends a worker fixture's sender as `then` says: 'close' · 'closeWithError' (with `error`) ·
+ * 'exit' (process.exit) · 'throw' (`crash`, uncaught) · 'hang' (waits to be terminated).
+ * The errors are the fixture's own: the tests assert their class, message and code.
+ */
+function endSender(tx, then, { error, crash }) {
+  switch (then) {
+    case 'close':
+      tx.close();
+      break;
+    case 'closeWithError':
+      tx.closeWithError(error);
+      break;
+    case 'exit':
+      process.exit(0);
+      break;
+    case 'throw':
+      throw crash;
+    case 'hang':
+      setInterval(() => tx, 1000); // holds the sender: a collected sender counts as gone
+      break;
+  }
+}
+
 /** A full garbage collection, then a turn of the event loop for finalizers. */
 async function collectGarbage(rounds = 3) {
   for (let r = 0; r < rounds; r++) {
@@ -168,6 +192,7 @@ module.exports = {
   valueFor,
   startWorker,
   nextMessage,
+  endSender,
   collectGarbage,
   sleep,
   runNode,
