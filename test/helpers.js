@@ -107,6 +107,11 @@ function nextMessage(worker) {
   });
 }
 
+/** The error producer fixtures end with (closeWithError, a stream's destroy or abort). */
+function producerError() {
+  return Object.assign(new TypeError('the producer gave up'), { code: 'ERR_PRODUCER' });
+}
+
 /**
  * Ends a worker fixture's sender as `then` says: 'close' · 'closeWithError' (with `error`) ·
  * 'exit' (process.exit) · 'throw' (`crash`, uncaught) · 'hang' (waits to be terminated).
@@ -192,6 +197,7 @@ module.exports = {
   valueFor,
   startWorker,
   nextMessage,
+  producerError,
   endSender,
   collectGarbage,
   sleep,
