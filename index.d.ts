@@ -1018,6 +1018,45 @@ export interface MailboxHandle {
 }
 
 /**
+ * What the sending ends of a {@link Watch} and a {@link Mailbox} ({@link WatchSender},
+ * {@link MailboxSender}) share.
+ */
+export interface ValueSender extends AsyncDisposable {
+  /** True once `close()` or `closeWithError()` was called on this sender. */
+  readonly closed: boolean;
+
+  /** No effect: a sender never waits, so it never keeps the event loop alive. @returns this sender */
+  ref(): this;
+
+  /** No effect (see {@link ValueSender.ref}). @returns this sender */
+  unref(): this;
+
+  /** Its watch's or mailbox's counters (see {@link Watch.stats}, {@link Mailbox.stats}). Never waits. */
+  stats(): ChannelStats;
+
+  /** Same as `close()`; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * What the receiving ends of a {@link Watch} and a {@link Mailbox} ({@link WatchReceiver},
+ * {@link MailboxReceiver}) share.
+ */
+export interface ValueReceiver extends AsyncIterable<ArrayBuffer>, AsyncDisposable {
+  /** A pending `recv()` keeps the event loop alive (the default). @returns this receiver */
+  ref(): this;
+
+  /** A pending `recv()` no longer keeps the event loop alive. @returns this receiver */
+  unref(): this;
+
+  /** Its watch's or mailbox's counters (see {@link Watch.stats}, {@link Mailbox.stats}). Never waits. */
+  stats(): ChannelStats;
+
+  /** Same as `close()`; for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
  * The latest value: one sender replaces it, any number of receivers in any threads read
  * it. Each receiver's `recv()` resolves with the newest value that receiver has not seen
  * (values sent in between are skipped); `latest()` reads the current value at once. A
@@ -1079,10 +1118,7 @@ export class Watch {
 }
 
 /** The one sending end of a {@link Watch}; create it with `watch.sender()`. Use it in the thread that created it. */
-export interface WatchSender extends AsyncDisposable {
-  /** True once `close()` or `closeWithError()` was called on this sender. */
-  readonly closed: boolean;
-
+export interface WatchSender extends ValueSender {
   /**
    * Replaces the value with a copy of `data` (a string is sent as UTF-8). Never waits:
    * resolves at once. Receivers that have not seen the previous value skip it.
@@ -1116,18 +1152,6 @@ export interface WatchSender extends AsyncDisposable {
    * nothing after `close()`.
    */
   closeWithError(error: unknown): void;
-
-  /** No effect: a sender never waits, so it never keeps the event loop alive. @returns this sender */
-  ref(): this;
-
-  /** No effect (see {@link WatchSender.ref}). @returns this sender */
-  unref(): this;
-
-  /** The watch's counters (see {@link Watch.stats}). Never waits. */
-  stats(): ChannelStats;
-
-  /** Same as {@link WatchSender.close}; for `await using`. */
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -1136,7 +1160,7 @@ export interface WatchSender extends AsyncDisposable {
  * current value: its first `recv()` returns it at once if one was ever sent. Every value
  * is a fresh `ArrayBuffer` copy, valid for as long as you hold it.
  */
-export interface WatchReceiver extends AsyncIterable<ArrayBuffer>, AsyncDisposable {
+export interface WatchReceiver extends ValueReceiver {
   /**
    * Yields each newest unseen value as it arrives (values sent in between are skipped).
    * Ends after a graceful close; throws after `closeWithError()` or when the sender is
@@ -1180,18 +1204,6 @@ export interface WatchReceiver extends AsyncIterable<ArrayBuffer>, AsyncDisposab
    * thread ends goes away just as quietly.
    */
   close(): void;
-
-  /** A pending `recv()` keeps the event loop alive (the default). @returns this receiver */
-  ref(): this;
-
-  /** A pending `recv()` no longer keeps the event loop alive. @returns this receiver */
-  unref(): this;
-
-  /** The watch's counters (see {@link Watch.stats}). Never waits. */
-  stats(): ChannelStats;
-
-  /** Same as {@link WatchReceiver.close}; for `await using`. */
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -1264,10 +1276,7 @@ export class Mailbox {
  * the thread that created it. If the receiver is gone (closed, its thread exited or was
  * terminated, or it was garbage-collected), sends fail with `ERR_CHANNEL_DISCONNECTED`.
  */
-export interface MailboxSender extends AsyncDisposable {
-  /** True once `close()` or `closeWithError()` was called on this sender. */
-  readonly closed: boolean;
-
+export interface MailboxSender extends ValueSender {
   /**
    * Puts a copy of `data` (a string as UTF-8) in the slot, overwriting a message the
    * receiver has not taken. Never waits: resolves at once.
@@ -1299,18 +1308,6 @@ export interface MailboxSender extends AsyncDisposable {
    * nothing after `close()`.
    */
   closeWithError(error: unknown): void;
-
-  /** No effect: a sender never waits, so it never keeps the event loop alive. @returns this sender */
-  ref(): this;
-
-  /** No effect (see {@link MailboxSender.ref}). @returns this sender */
-  unref(): this;
-
-  /** The mailbox's counters (see {@link Mailbox.stats}). Never waits. */
-  stats(): ChannelStats;
-
-  /** Same as {@link MailboxSender.close}; for `await using`. */
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -1318,7 +1315,7 @@ export interface MailboxSender extends AsyncDisposable {
  * in the thread that created it. Each message is a fresh `ArrayBuffer` copy, valid for as
  * long as you hold it.
  */
-export interface MailboxReceiver extends AsyncIterable<ArrayBuffer>, AsyncDisposable {
+export interface MailboxReceiver extends ValueReceiver {
   /**
    * Takes each message as it arrives (messages overwritten before they were taken are
    * skipped). Ends after a graceful close; throws after `closeWithError()` or when the
@@ -1353,16 +1350,4 @@ export interface MailboxReceiver extends AsyncIterable<ArrayBuffer>, AsyncDispos
    * sender's later sends fail with `ERR_CHANNEL_DISCONNECTED`.
    */
   close(): void;
-
-  /** A pending `recv()` keeps the event loop alive (the default). @returns this receiver */
-  ref(): this;
-
-  /** A pending `recv()` no longer keeps the event loop alive. @returns this receiver */
-  unref(): this;
-
-  /** The mailbox's counters (see {@link Mailbox.stats}). Never waits. */
-  stats(): ChannelStats;
-
-  /** Same as {@link MailboxReceiver.close}; for `await using`. */
-  [Symbol.asyncDispose](): Promise<void>;
 }

@@ -107,6 +107,35 @@ function nextMessage(worker) {
   });
 }
 
+/** The error producer fixtures end with (closeWithError, a stream's destroy or abort). */
+function producerError() {
+  return Object.assign(new TypeError('the producer gave up'), { code: 'ERR_PRODUCER' });
+}
+
+/**
+ * Ends a worker fixture's sender as `then` says: 'close' · 'closeWithError' (with `error`) ·
+ * 'exit' (process.exit) · 'throw' (`crash`, uncaught) · 'hang' (waits to be terminated).
+ * The errors are the fixture's own: the tests assert their class, message and code.
+ */
+function endSender(tx, then, { error, crash }) {
+  switch (then) {
+    case 'close':
+      tx.close();
+      break;
+    case 'closeWithError':
+      tx.closeWithError(error);
+      break;
+    case 'exit':
+      process.exit(0);
+      break;
+    case 'throw':
+      throw crash;
+    case 'hang':
+      setInterval(() => tx, 1000); // holds the sender: a collected sender counts as gone
+      break;
+  }
+}
+
 /** A full garbage collection, then a turn of the event loop for finalizers. */
 async function collectGarbage(rounds = 3) {
   for (let r = 0; r < rounds; r++) {
@@ -168,6 +197,8 @@ module.exports = {
   valueFor,
   startWorker,
   nextMessage,
+  producerError,
+  endSender,
   collectGarbage,
   sleep,
   runNode,

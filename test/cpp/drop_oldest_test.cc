@@ -328,12 +328,10 @@ TEST_F(DropOldestRingTest, SendWaitingForTheConsumerEndsWhenTheReceiverIsGone) {
 
 // --- Two threads: a producer much faster than the consumer. ---
 
+// The stress geometry of test_channel.hpp with a 16 KiB capacity, dropping the oldest.
 ChannelConfig stress_config() {
-  ChannelConfig cfg;
+  ChannelConfig cfg = test::stress_config();
   cfg.capacity = 16 * 1024;
-  cfg.slab_size = 4096;
-  cfg.pool_slabs = 8;
-  cfg.inline_max = 512;
   cfg.overflow = Overflow::DropOldest;
   return cfg;
 }

@@ -75,6 +75,25 @@ class MultiProducerTest : public testing::Test {
   uint32_t mode() const { return ch_.memory.producer_mode_approx(); }
   uint64_t head_word(uint64_t offset) { return header_at(ch_.memory.ring(), offset).load(); }
 
+  // With `flag` up after a first send, as if its owner were inside an operation, a
+  // second producer's send waits for the upgrade until the flag drops 50 ms later.
+  void expect_upgrade_waits_for(std::atomic<uint32_t>& flag) {
+    QueueProducer first(ch_.memory, ch_.heap);
+    ASSERT_EQ(send_tagged(first, 1, 0), Status::Ok);
+    flag.store(1);
+    QueueProducer second(ch_.memory, ch_.heap, claim());
+    std::thread finisher([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      flag.store(0, std::memory_order_release);
+    });
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_EQ(send_tagged(second, 2, 0), Status::Ok);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(40));
+    finisher.join();
+    EXPECT_EQ(mode(), producer_mode::kMulti);
+    EXPECT_EQ(drain_tagged(consumer_).size(), 2u);
+  }
+
   test::TestChannel ch_;
   QueueConsumer consumer_{ch_.memory, ch_.heap};
 };
@@ -127,20 +146,7 @@ TEST_F(MultiProducerTest, UpgradeWithRecordsInFlight) {
 
 // A single-mode send in progress (its flag up) holds the upgrade back until it ends.
 TEST_F(MultiProducerTest, UpgradeWaitsForASingleModeSendInProgress) {
-  QueueProducer first(ch_.memory, ch_.heap);
-  ASSERT_EQ(send_tagged(first, 1, 0), Status::Ok);
-  ch_.header().producer.single_sending.store(1);  // as if `first` were inside try_send
-  QueueProducer second(ch_.memory, ch_.heap, claim());
-  std::thread finisher([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ch_.header().producer.single_sending.store(0, std::memory_order_release);
-  });
-  const auto start = std::chrono::steady_clock::now();
-  ASSERT_EQ(send_tagged(second, 2, 0), Status::Ok);
-  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(40));
-  finisher.join();
-  EXPECT_EQ(mode(), producer_mode::kMulti);
-  EXPECT_EQ(drain_tagged(consumer_).size(), 2u);
+  expect_upgrade_waits_for(ch_.header().producer.single_sending);  // as if the first producer were inside try_send
 }
 
 // Single mode leaves consumed space dirty; the upgrade zeroes the free space, and from
@@ -168,20 +174,7 @@ TEST_F(MultiProducerTest, UpgradeZeroesWhatSingleModeLeftDirty) {
 
 // A release by the consumer in progress (its flag up) holds the upgrade back until it ends.
 TEST_F(MultiProducerTest, UpgradeWaitsForAReleaseInProgress) {
-  QueueProducer first(ch_.memory, ch_.heap);
-  ASSERT_EQ(send_tagged(first, 1, 0), Status::Ok);
-  ch_.header().consumer.releasing.store(1);  // as if the consumer were inside finish()
-  QueueProducer second(ch_.memory, ch_.heap, claim());
-  std::thread finisher([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    ch_.header().consumer.releasing.store(0, std::memory_order_release);
-  });
-  const auto start = std::chrono::steady_clock::now();
-  ASSERT_EQ(send_tagged(second, 2, 0), Status::Ok);
-  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(40));
-  finisher.join();
-  EXPECT_EQ(mode(), producer_mode::kMulti);
-  EXPECT_EQ(drain_tagged(consumer_).size(), 2u);
+  expect_upgrade_waits_for(ch_.header().consumer.releasing);  // as if the consumer were inside finish()
 }
 
 // The first producer sees the request at its next send and completes the upgrade itself.
@@ -404,15 +397,6 @@ TEST_F(MultiProducerTest, CorruptProducerModeIsCorrupt) {
 
 // --- Stress: four producers joining and leaving at random, one dying mid-claim. ---
 
-ChannelConfig mp_stress_config() {
-  ChannelConfig cfg;
-  cfg.capacity = 64 * 1024;
-  cfg.slab_size = 4096;
-  cfg.pool_slabs = 8;
-  cfg.inline_max = 512;
-  return cfg;
-}
-
 uint32_t stress_size(uint64_t stream, uint64_t seq) {
   const uint64_t h = test::mix(stream * 0x100000001b3ull + seq);
   const uint64_t pick = h % 1000, r = h >> 32;
@@ -424,7 +408,7 @@ uint32_t stress_size(uint64_t stream, uint64_t seq) {
 }
 
 TEST(MultiProducerStress, FourProducersJoinLeaveAndOneDiesMidClaim) {
-  test::TestChannel ch(mp_stress_config());
+  test::TestChannel ch(test::stress_config());
   const uint64_t total = test::stress_count(5'000'000, 300'000);
   constexpr int kThreads = 4;
   std::atomic<uint64_t> budget{total};  // records left to send, over all threads

@@ -14,17 +14,7 @@
 namespace ringport {
 namespace {
 
-// Capacity 64 KiB, inline payloads up to 512 bytes, three slab classes (4, 32 and
-// 256 KiB) of 8 slabs each, so that slabs run out now and then.
-ChannelConfig stress_config() {
-  ChannelConfig cfg;
-  cfg.capacity = 64 * 1024;
-  cfg.slab_size = 4096;
-  cfg.pool_slabs = 8;
-  cfg.inline_max = 512;
-  return cfg;
-}
-constexpr uint32_t kLargestSlab = 256 * 1024;
+constexpr uint32_t kLargestSlab = 256 * 1024;  // test::stress_config()'s largest class
 
 // Message `seq` is `size_of(seq)` bytes of `pattern` starting at a seq-dependent
 // offset: the producer sends straight from the pattern and the consumer compares
@@ -47,7 +37,7 @@ struct Traffic {
 };
 
 void run_queue_stress(uint64_t count, uint32_t spins) {
-  test::TestChannel ch(stress_config());
+  test::TestChannel ch(test::stress_config());
   ASSERT_EQ(ch.layout.inline_max, 512u);
   ASSERT_EQ(ch.layout.classes[ch.layout.class_count - 1].slab_size, kLargestSlab);
   const Traffic traffic;
@@ -129,7 +119,7 @@ TEST(QueueStress, EveryWaitSleepsOnTheDoorbell) { run_queue_stress(test::stress_
 // discard_after_end(), and every send after it is refused.
 TEST(QueueStress, ReceiverEndWhileSendingLeavesNothingLeased) {
   const uint64_t rounds = test::stress_count(600, 150);
-  ChannelConfig cfg = stress_config();
+  ChannelConfig cfg = test::stress_config();
   cfg.pool_slabs = 4;  // runs out: heap blocks too
   for (uint64_t round = 0; round < rounds; ++round) {
     test::TestChannel ch(cfg);

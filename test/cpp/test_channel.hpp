@@ -55,6 +55,18 @@ inline ChannelConfig small_config() {
   return cfg;
 }
 
+// The two-thread stress geometry: capacity 64 KiB, inline payloads up to 512 bytes,
+// three slab classes (4, 32 and 256 KiB) of 8 slabs each, so that slabs run out now
+// and then.
+inline ChannelConfig stress_config() {
+  ChannelConfig cfg;
+  cfg.capacity = 64 * 1024;
+  cfg.slab_size = 4096;
+  cfg.pool_slabs = 8;
+  cfg.inline_max = 512;
+  return cfg;
+}
+
 // A formatted, attached channel over an 8-byte aligned vector. `misalign` shifts the
 // base by one word so that it is 8- but not 16-aligned, as a SAB may be.
 struct TestChannel {

@@ -19,7 +19,17 @@ import type {
   ReceiverOptions,
 } from 'ringport';
 import { Mailbox, Watch } from 'ringport';
-import type { MailboxHandle, MailboxReceiver, MailboxSender, ValueChannelOptions, WatchHandle, WatchReceiver, WatchSender } from 'ringport';
+import type {
+  MailboxHandle,
+  MailboxReceiver,
+  MailboxSender,
+  ValueChannelOptions,
+  ValueReceiver,
+  ValueSender,
+  WatchHandle,
+  WatchReceiver,
+  WatchSender,
+} from 'ringport';
 import ringport = require('ringport');
 
 // Exact type equality: fails for `any`, wider or narrower types alike.
@@ -407,6 +417,21 @@ async function valueChannels(): Promise<void> {
   assertType(mrx[Symbol.asyncDispose]()).is<Promise<void>>();
   for await (const message of mrx) assertType(message).is<ArrayBuffer>();
 
+  // The members the two kinds share (ValueSender, ValueReceiver) keep each end's own type.
+  assertType(mtx.closed).is<boolean>();
+  assertType(mtx.ref().unref()).is<MailboxSender>();
+  assertType(mrx.ref().unref()).is<MailboxReceiver>();
+  assertType(rx.ref()).is<WatchReceiver>();
+  assertType(tx.stats()).is<ChannelStats>();
+  assertType(rx.stats()).is<ChannelStats>();
+  assertType(mtx.stats()).is<ChannelStats>();
+  assertType(mrx.stats()).is<ChannelStats>();
+  assertType(tx[Symbol.asyncDispose]()).is<Promise<void>>();
+  assertType(mtx[Symbol.asyncDispose]()).is<Promise<void>>();
+  const senders: ValueSender[] = [tx, mtx];
+  const receivers: ValueReceiver[] = [rx, mrx];
+  for (const end of [...senders, ...receivers]) assertType(end.unref().stats()).is<ChannelStats>();
+
   // @ts-expect-error a watch handle does not attach a mailbox
   Mailbox.from(watch.handle);
   // @ts-expect-error nor a channel's
@@ -421,6 +446,8 @@ async function valueChannels(): Promise<void> {
   tx.sendSync('x');
   // @ts-expect-error send needs data
   mtx.send();
+  // @ts-expect-error the shared part has no send(): each kind declares its own
+  senders[0]?.send('x');
   // @ts-expect-error read-only
   watch.capacity = 1;
   assertType(new ringport.Watch()).is<Watch>();
