@@ -56,22 +56,15 @@ class Staging {
  */
 class Batch {
   #payload;
-  #starts;
   #lengths;
   #large;
+  #starts = null; // each small message's offset in #payload, made by the first at()
 
   /** @internal `lengths`: per message, its length in `payload`, or LARGE | its index in `large`. */
   constructor(lengths, payload, large) {
-    const count = lengths.length;
     this.#payload = payload;
     this.#lengths = lengths;
-    this.#starts = new Uint32Array(count);
     this.#large = large;
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      this.#starts[i] = at;
-      if (lengths[i] < LARGE) at += lengths[i];
-    }
   }
 
   /** @internal A batch of buffers that were already received one by one. */
@@ -88,28 +81,46 @@ class Batch {
 
   /** Message `i` (negative counts from the end), or undefined out of range. */
   at(i) {
-    const n = this.#lengths.length;
+    const lengths = this.#lengths;
+    const n = lengths.length;
     if (i < 0) i += n;
     if (!(i >= 0 && i < n)) return undefined;
-    return this.#view(i);
+    const length = lengths[i];
+    if (length >= LARGE) return new Uint8Array(this.#large[length - LARGE]);
+    if (this.#starts === null) {
+      const starts = new Uint32Array(n);
+      for (let k = 0, at = 0; k < n; k++) {
+        starts[k] = at;
+        if (lengths[k] < LARGE) at += lengths[k];
+      }
+      this.#starts = starts;
+    }
+    return new Uint8Array(this.#payload, this.#starts[i], length);
   }
 
-  // A plain iterator object: a generator costs more per message.
+  // A plain iterator object over locals, keeping its own offset into the payload: per
+  // message this is the view and the result object (a generator, or private fields and
+  // a start table read per message, measured slower).
   [Symbol.iterator]() {
-    const n = this.#lengths.length;
+    const lengths = this.#lengths;
+    const payload = this.#payload;
+    const large = this.#large;
+    const n = lengths.length;
     let i = 0;
+    let at = 0;
     return {
-      next: () => (i < n ? { value: this.#view(i++), done: false } : { value: undefined, done: true }),
+      next() {
+        if (i >= n) return { value: undefined, done: true };
+        const length = lengths[i++];
+        if (length >= LARGE) return { value: new Uint8Array(large[length - LARGE]), done: false };
+        const value = new Uint8Array(payload, at, length);
+        at += length;
+        return { value, done: false };
+      },
       [Symbol.iterator]() {
         return this;
       },
     };
-  }
-
-  #view(i) {
-    const length = this.#lengths[i];
-    if (length >= LARGE) return new Uint8Array(this.#large[length - LARGE]);
-    return new Uint8Array(this.#payload, this.#starts[i], length);
   }
 }
 
