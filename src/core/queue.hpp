@@ -932,9 +932,11 @@ class QueueConsumer {
   }
 
   // Receives up to `max` messages, calling `on_message(Message&)` for each (inline
-  // data must be copied inside the call). Returns Ok if at least one was delivered,
-  // else Empty, Closed (graceful end), Errored (buffered messages are dropped and
-  // their slabs returned: closeWithError is immediate), Disconnected or Corrupt.
+  // data must be copied inside the call; one Message serves the whole drain, so move
+  // out a heap block to keep it). Returns Ok if at least one was delivered, else
+  // Empty, Closed (graceful end), Errored (buffered messages are dropped and their
+  // slabs returned: closeWithError is immediate), Disconnected or Corrupt. One state
+  // check, one release of head and one store of the counters per call.
   // `*rang` is set when a sleeping producer was flagged and must be woken.
   template <class OnMessage>
   Status drain(std::size_t max, OnMessage&& on_message, bool* rang) noexcept {
@@ -946,13 +948,32 @@ class QueueConsumer {
       std::size_t delivered = 0;
       Status s = Status::Ok;
       Message m;  // one for the drain: its construction and destruction cost more than a small message's copy
-      while (delivered < max) {
-        s = next(&m);
-        if (s != Status::Ok) break;
-        on_message(m);
-        ++delivered;
-        // A producer that drops oldest may be waiting for what we took: release in steps.
-        if (drop_oldest_ && delivered % kReleaseEvery == 0) finish(rang);
+      if (drop_oldest_) [[unlikely]] {
+        while (delivered < max) {
+          if ((s = next(&m)) != Status::Ok) break;
+          on_message(m);
+          // A producer that drops oldest may be waiting for what we took: release in steps.
+          if (++delivered % kReleaseEvery == 0) finish(rang);
+        }
+      } else {
+        // Runs of messages, and between them whatever else the ring holds (padding,
+        // abandoned claims) or a fresh read of tail. Counted in locals: members would
+        // be stored and reloaded around every copy (a copy may alias them).
+        uint64_t messages = 0, bytes = 0;
+        while (delivered < max) {
+          delivered += ring_.consume_run(max - delivered, [&](RecordView r) {
+            if ((s = decode_record(r, pool_, heap_, &m)) != Status::Ok) return false;
+            ++messages;
+            bytes += m.length;
+            on_message(m);
+            return true;
+          });
+          if (s != Status::Ok || delivered == max) break;
+          if ((s = to_next_message()) != Status::Ok) break;
+        }
+        messages_ += messages;
+        bytes_ += bytes;
+        if (delivered) consumed_ = true;
       }
       if (consumed_) finish(rang);  // abandoned records only, too: still give back their space and bytes
       if (delivered) return Status::Ok;
@@ -1047,6 +1068,21 @@ class QueueConsumer {
     ++messages_;
     bytes_ += m->length;
     return Status::Ok;
+  }
+
+  // drain() between runs: Ok once the next record is a message (read again the tail,
+  // skipped padding and abandoned claims), else Empty or Corrupt. Out of line: once per
+  // run, and the run is most of a drain.
+  [[gnu::noinline]] Status to_next_message() noexcept {
+    for (;;) {
+      RecordView r;
+      if (Status s = ring_.peek(&r); s != Status::Ok) return s;
+      if (r.type != RecordType::Abandoned) return Status::Ok;
+      // Its producer reserved these bytes and will never send them (skip_abandoned()).
+      ring_.consume();
+      consumed_ = true;
+      bytes_ += r.length;
+    }
   }
 
   // next() found an Abandoned record: its producer reserved these bytes and will never
