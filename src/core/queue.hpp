@@ -458,7 +458,7 @@ class QueueProducer {
       // One check for the batch: a close that comes during it orders after it, as after
       // a single send already past its check (the receiver discards what follows its end).
       if (Status s = check_open(); s != Status::Ok) return s;
-      const Status s = run([&](const uint8_t* d, uint32_t l) { return write_single(d, l); });
+      const Status s = write_batch_single(n, next, sent, &stop);
       if (*sent) publish_sent();
       return s;
     };
@@ -586,6 +586,38 @@ class QueueProducer {
     if (Status s = write_single(data, len); s != Status::Ok) return s;
     publish_sent();
     return Status::Ok;
+  }
+
+  // Single mode: try_send_batch() without its state check and publish. Runs of inline
+  // messages that fit the budget and the ring as last read go through write_run(),
+  // the counters in registers; write_single() takes each message that stops a run.
+  // Ok if any was written, else why the first was not; `*stop`: why the last stopped.
+  template <class Next>
+  Status write_batch_single(uint32_t n, Next& next, uint32_t* sent, Status* stop) noexcept {
+    const Layout& l = memory_.layout();
+    const uint64_t capacity = l.capacity, run_max = l.inline_max < l.max_message_size ? l.inline_max : l.max_message_size;
+    uint32_t i = 0;
+    while (i < n) {
+      const uint64_t gone = cached_received_bytes_ + dropped_bytes_;  // write_single() may have read it again
+      uint64_t bytes = bytes_;
+      auto admit = [&](uint32_t len) {
+        // As check_budget_single(), which takes any message refused here.
+        if (len > run_max || (bytes != gone && bytes - gone + len > capacity)) return false;
+        bytes += len;
+        return true;
+      };
+      const uint8_t* data = nullptr;
+      uint32_t len = 0;
+      const uint32_t run = ring_.write_run(n - i, [&](uint32_t k, const uint8_t** d, uint32_t* l) { next(i + k, d, l); }, admit, &data, &len);
+      messages_ += run;
+      bytes_ = bytes;
+      i += run;
+      if (i == n) break;
+      if ((*stop = write_single(data, len)) != Status::Ok) break;
+      ++i;
+    }
+    *sent = i;
+    return i ? Status::Ok : *stop;
   }
 
   // Single mode: writes one message and counts it, unpublished (publish_sent() does).

@@ -155,6 +155,38 @@ class RingProducer {
     return Status::Ok;
   }
 
+  // Claims and fills Inline records in a row, the positions in registers: for i from
+  // 0, `next(i, &data, &len)` gives message i (called once for each, in order), and
+  // `admit(len)` may refuse it. Stops before a message that admit refuses or that does
+  // not fit before the end of the ring or the cached head (claim() pads or reads head
+  // again); returns how many it wrote, and if fewer than `max`, the next message stays
+  // in *data and *len. publish() makes them visible.
+  template <class Next, class Admit>
+  [[gnu::always_inline]] uint32_t write_run(uint32_t max, Next&& next, Admit&& admit, const uint8_t** data, uint32_t* len) noexcept {
+    // Locals: the copies may alias any member, which would then be reloaded every time.
+    uint8_t* const ring = ring_;
+    const uint64_t bytes = bytes_, mask = mask_, limit = cached_head_ + bytes_;
+    uint64_t claimed = claimed_;
+    uint32_t n = 0;
+    for (; n < max; ++n) {
+      const uint8_t* d;
+      uint32_t l;
+      next(n, &d, &l);
+      const uint64_t size = record_size(l), offset = claimed & mask;
+      if (size > bytes - offset || claimed + size > limit || !admit(l)) {
+        *data = d;
+        *len = l;
+        break;
+      }
+      const RecordHeader h{l, static_cast<uint32_t>(RecordType::Inline)};
+      std::memcpy(ring + offset, &h, sizeof h);
+      if (l) std::memcpy(ring + offset + sizeof h, d, l);  // an empty message may have a null pointer
+      claimed += size;
+    }
+    claimed_ = claimed;
+    return n;
+  }
+
   // True when a record with `payload` bytes would fit now (re-reads head if needed).
   Status has_room(uint32_t payload) noexcept {
     const uint64_t size = record_size(payload);
