@@ -20,10 +20,11 @@
 //
 // Producers (API.md `producers: 'auto'`):
 // - The first producer (role_bits::kSender, ticket kFirstProducerTicket) starts in
-//   single mode: RingProducer's local claims and one release store of tail per send,
-//   its byte count stored, not added. Every other producer first takes a ticket with
-//   ChannelMemory::claim_producer() and sends in multi mode: budget by CAS on
-//   producer.bytes, claim by CAS on tail, commit by its header word (record_ring.hpp).
+//   single mode: RingProducer's local claims and one release store of tail per send
+//   (per batch for try_send_batch()), its byte count stored, not added. Every other
+//   producer first takes a ticket with ChannelMemory::claim_producer() and sends in
+//   multi mode: budget by CAS on producer.bytes, claim by CAS on tail, commit by its
+//   header word (record_ring.hpp).
 //   The consumer reads both formats with one rule, so it never knows the mode.
 // - The upgrade, Single -> Upgrading -> Clearing -> Multi, is one-way. A producer in multi mode
 //   may only claim once the mode is Multi: the first producer's plain stores of tail
