@@ -965,8 +965,9 @@ class QueueConsumer {
   }
 
   // Receives up to `max` messages, calling `on_message(Message&)` for each (inline
-  // data must be copied inside the call; one Message serves the whole drain, so move
-  // out a heap block to keep it). Returns Ok if at least one was delivered, else
+  // data must be copied inside the call; one Message serves every drain, so move out
+  // a heap block to keep it: one left there is freed at the next heap message, or with
+  // the consumer). Returns Ok if at least one was delivered, else
   // Empty, Closed (graceful end), Errored (buffered messages are dropped and their
   // slabs returned: closeWithError is immediate), Disconnected or Corrupt. One state
   // check, one release of head and one store of the counters per call.
@@ -980,7 +981,7 @@ class QueueConsumer {
       if (const uint32_t st = memory_.state(); st & (state_bits::kSenderErrored | state_bits::kReceiverClosed)) return closed(st);
       std::size_t delivered = 0;
       Status s = Status::Ok;
-      Message m;  // one for the drain: its construction and destruction cost more than a small message's copy
+      Message& m = message_;
       if (drop_oldest_) [[unlikely]] {
         while (delivered < max) {
           if ((s = next(&m)) != Status::Ok) break;
@@ -1165,6 +1166,7 @@ class QueueConsumer {
   uint64_t messages_ = 0;
   bool consumed_ = false;  // records (messages or abandoned claims) taken since the last finish()
   uint64_t bytes_ = 0;
+  Message message_;  // what drain() passes on: built once, as building one costs more than copying a small message
 };
 
 }  // namespace ringport
