@@ -914,7 +914,8 @@ class QueueProducer {
     [[maybe_unused]] const Status s = ring_.claim(type, payload, at);
   }
 
-  // Single mode: stores the counters of what write_single() wrote, then publishes it.
+  // Single mode: stores the counters of what was written since the last call, then
+  // publishes it.
   void publish_sent() noexcept {
     // relaxed: counters; the consumer never orders memory through them. `bytes` is
     // compared against the consumer's count, which only ever trails it. The release
@@ -967,10 +968,10 @@ class QueueConsumer {
   // Receives up to `max` messages, calling `on_message(Message&)` for each (inline
   // data must be copied inside the call; one Message serves every drain, so move out
   // a heap block to keep it: one left there is freed at the next heap message, or with
-  // the consumer). Returns Ok if at least one was delivered, else
-  // Empty, Closed (graceful end), Errored (buffered messages are dropped and their
-  // slabs returned: closeWithError is immediate), Disconnected or Corrupt. One state
-  // check, one release of head and one store of the counters per call.
+  // the consumer). Returns Ok if at least one was delivered, else Empty, Closed
+  // (graceful end), Errored (buffered messages are dropped and their slabs returned:
+  // closeWithError is immediate), Disconnected or Corrupt. One state check, one
+  // release of head and one store of the counters per call.
   // `*rang` is set when a sleeping producer was flagged and must be woken.
   template <class OnMessage>
   Status drain(std::size_t max, OnMessage&& on_message, bool* rang) noexcept {

@@ -431,11 +431,12 @@ class RingConsumer {
   }
 
   // Consumes the committed message records (Inline, Slab, Heap) that follow in a row
-  // up to the tail (read again if everything before it was read), at most `max`, each once `accept(RecordView)` returns
-  // true for it. Stops before anything else (padding, a claim not committed yet, an
-  // abandoned or corrupt record, the cached tail: peek() deals with those) and before
-  // a record `accept` refuses. Returns how many it consumed. Not in a drop-oldest ring.
-  // The batch form of peek() and consume(): the positions stay in registers.
+  // up to the tail (read again if everything before it was read), at most `max`, each
+  // once `accept(RecordView)` returns true for it. Stops before anything else (padding,
+  // a claim not committed yet, an abandoned or corrupt record, the cached tail: peek()
+  // deals with those) and before a record `accept` refuses. Returns how many it
+  // consumed. Not in a drop-oldest ring. The batch form of peek() and consume(): the
+  // positions stay in registers.
   template <class Accept>
   [[gnu::always_inline]] std::size_t consume_run(std::size_t max, Accept&& accept) noexcept {
     if (read_ == cached_tail_ && refresh_tail() != Status::Ok) return 0;  // peek() reports a corrupt tail
