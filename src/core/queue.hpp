@@ -992,13 +992,12 @@ class QueueConsumer {
         }
       } else {
         // Runs of messages, and between them whatever else the ring holds (padding,
-        // abandoned claims) or a fresh read of tail. Counted in locals: members would
-        // be stored and reloaded around every copy (a copy may alias them).
-        uint64_t messages = 0, bytes = 0;
+        // abandoned claims) or a fresh read of tail. Bytes counted in a local: a member
+        // would be stored and reloaded around every copy (a copy may alias it).
+        uint64_t bytes = 0;
         while (delivered < max) {
           delivered += ring_.consume_run(max - delivered, [&](RecordView r) {
             if ((s = decode_record(r, pool_, heap_, &m)) != Status::Ok) return false;
-            ++messages;
             bytes += m.length;
             on_message(m);
             return true;
@@ -1006,7 +1005,7 @@ class QueueConsumer {
           if (s != Status::Ok || delivered == max) break;
           if ((s = to_next_message()) != Status::Ok) break;
         }
-        messages_ += messages;
+        messages_ += delivered;
         bytes_ += bytes;
         if (delivered) consumed_ = true;
       }
