@@ -20,10 +20,11 @@
 //
 // Producers (API.md `producers: 'auto'`):
 // - The first producer (role_bits::kSender, ticket kFirstProducerTicket) starts in
-//   single mode: RingProducer's local claims and one release store of tail per send,
-//   its byte count stored, not added. Every other producer first takes a ticket with
-//   ChannelMemory::claim_producer() and sends in multi mode: budget by CAS on
-//   producer.bytes, claim by CAS on tail, commit by its header word (record_ring.hpp).
+//   single mode: RingProducer's local claims and one release store of tail per send
+//   (per batch for try_send_batch()), its byte count stored, not added. Every other
+//   producer first takes a ticket with ChannelMemory::claim_producer() and sends in
+//   multi mode: budget by CAS on producer.bytes, claim by CAS on tail, commit by its
+//   header word (record_ring.hpp).
 //   The consumer reads both formats with one rule, so it never knows the mode.
 // - The upgrade, Single -> Upgrading -> Clearing -> Multi, is one-way. A producer in multi mode
 //   may only claim once the mode is Multi: the first producer's plain stores of tail
@@ -449,23 +450,33 @@ class QueueProducer {
 
   // try_send() of messages 0..n-1, `next(i, &data, &len)` giving each, with one
   // single-mode handshake and one doorbell check for the batch instead of one per
-  // message (each is a full fence). Stops at the first message not accepted;
+  // message (each is a full fence); in single mode also one state check, and one
+  // store of tail and of the counters. Stops at the first message not accepted;
   // `*sent` says how many were. Ok, or why that one was not.
   template <class Next>
   Status try_send_batch(uint32_t n, Next next, uint32_t* sent, bool* rang) noexcept {
     *sent = 0;
     Status stop = Status::Ok;
     auto run = [&](auto send_one) {
-      for (; *sent < n; ++*sent) {
+      uint32_t i = 0;  // a local: through `sent`, every step would be a load and a store
+      for (; i < n; ++i) {
         const uint8_t* data;
         uint32_t len;
-        next(*sent, &data, &len);
+        next(i, &data, &len);
         if ((stop = send_one(data, len)) != Status::Ok) break;
       }
-      return *sent ? Status::Ok : stop;  // in_mode rings the doorbell after any progress
+      *sent = i;
+      return i ? Status::Ok : stop;  // in_mode rings the doorbell after any progress
     };
-    const Status s = in_mode([&] { return run([&](const uint8_t* d, uint32_t l) { return send_single(d, l); }); },
-                             [&] { return run([&](const uint8_t* d, uint32_t l) { return send_multi(d, l); }); }, rang);
+    auto single = [&] {
+      // One check for the batch: a close that comes during it orders after it, as after
+      // a single send already past its check (the receiver discards what follows its end).
+      if (Status s = check_open(); s != Status::Ok) return s;
+      const Status s = write_batch_single(n, next, sent, &stop);
+      if (*sent) publish_sent();
+      return s;
+    };
+    const Status s = in_mode(single, [&] { return run([&](const uint8_t* d, uint32_t l) { return send_multi(d, l); }); }, rang);
     return s == Status::Ok ? stop : s;
   }
 
@@ -559,8 +570,8 @@ class QueueProducer {
     claim_unchecked(RecordType::Slab, sizeof(SlabRef), &at);
     const SlabRef ref{lease.cls, lease.index, lease.generation, len};
     std::memcpy(at, &ref, sizeof ref);
-    account(len);
-    ring_.publish();
+    count_sent(len);
+    publish_sent();
     return Status::Ok;
   }
 
@@ -586,19 +597,70 @@ class QueueProducer {
 
   Status send_single(const uint8_t* data, uint32_t len) noexcept {
     if (Status s = check_open(); s != Status::Ok) return s;
-    if (len > memory_.layout().max_message_size) return Status::TooLarge;
-    const bool inline_payload = len <= memory_.layout().inline_max;
-    if (Status s = make_room(inline_payload ? len : sizeof(SlabRef), len); s != Status::Ok) return s;
-    uint8_t* at = nullptr;
-    if (inline_payload) {
-      claim_unchecked(RecordType::Inline, len, &at);
-      if (len) std::memcpy(at, data, len);  // an empty JS array may have a null data pointer
-    } else if (Status s = write_outside_ring(data, len, &at); s != Status::Ok) {
-      return s;
-    }
-    account(len);
-    ring_.publish();
+    if (Status s = write_single(data, len); s != Status::Ok) return s;
+    publish_sent();
     return Status::Ok;
+  }
+
+  // Single mode: try_send_batch() without its state check and publish. Runs of inline
+  // messages that fit the budget and the ring as last read go through write_run(),
+  // the counters in registers; write_single() takes each message that stops a run.
+  // Ok if any was written, else why the first was not; `*stop`: why the last stopped.
+  template <class Next>
+  Status write_batch_single(uint32_t n, Next& next, uint32_t* sent, Status* stop) noexcept {
+    const Layout& l = memory_.layout();
+    const uint64_t capacity = l.capacity, run_max = l.inline_max < l.max_message_size ? l.inline_max : l.max_message_size;
+    uint32_t i = 0;
+    while (i < n) {
+      const uint64_t gone = cached_received_bytes_ + dropped_bytes_;  // write_single() may have read it again
+      uint64_t bytes = bytes_;
+      auto admit = [&](uint32_t len) {
+        // As check_budget_single(), which takes any message refused here.
+        if (len > run_max || (bytes != gone && bytes - gone + len > capacity)) return false;
+        bytes += len;
+        return true;
+      };
+      const uint8_t* data = nullptr;
+      uint32_t len = 0;
+      const uint32_t run = ring_.write_run(n - i, [&](uint32_t k, const uint8_t** d, uint32_t* l) { next(i + k, d, l); }, admit, &data, &len);
+      messages_ += run;
+      bytes_ = bytes;
+      i += run;
+      if (i == n) break;
+      if ((*stop = write_single(data, len)) != Status::Ok) break;
+      ++i;
+    }
+    *sent = i;
+    return i ? Status::Ok : *stop;
+  }
+
+  // Single mode: writes one message and counts it, unpublished (publish_sent() does).
+  // An inline payload is claimed in the ring straight away (a Full claim changes
+  // nothing); a larger one needs ring room checked before a slab is taken.
+  [[gnu::always_inline]] Status write_single(const uint8_t* data, uint32_t len) noexcept {
+    if (len > memory_.layout().max_message_size) return Status::TooLarge;
+    if (len <= memory_.layout().inline_max) {
+      uint8_t* at = nullptr;
+      Status s = check_budget_single(len);
+      if (s == Status::Ok) s = ring_.claim(RecordType::Inline, len, &at);
+      if (s == Status::Full && drop_oldest_ && (s = drop_until_room(len, len)) == Status::Ok) claim_unchecked(RecordType::Inline, len, &at);
+      if (s != Status::Ok) return s;
+      if (len) std::memcpy(at, data, len);  // an empty JS array may have a null data pointer
+    } else {
+      uint8_t* at = nullptr;
+      if (Status s = make_room(sizeof(SlabRef), len); s != Status::Ok) return s;
+      if (Status s = write_outside_ring(data, len, &at); s != Status::Ok) return s;
+    }
+    count_sent(len);
+    return Status::Ok;
+  }
+
+  void count_sent(uint32_t len) noexcept {
+    // Through locals: the compiler may pair the two member updates into one 16-byte
+    // store, and reading a member back right after it stalls store forwarding.
+    const uint64_t messages = messages_ + 1, bytes = bytes_ + len;
+    messages_ = messages;
+    bytes_ = bytes;
   }
 
   [[gnu::noinline]] Status send_multi(const uint8_t* data, uint32_t len) noexcept {
@@ -624,12 +686,17 @@ class QueueProducer {
     return Status::Ok;
   }
 
-  // Single mode: buffered bytes against the capacity, then room in the ring. Buffered:
-  // sent, less received, less dropped.
+  // Single mode: buffered bytes against the capacity, then room in the ring.
   Status check_room(uint32_t ring_payload, uint32_t len) noexcept {
+    if (Status s = check_budget_single(len); s != Status::Ok) return s;
+    return ring_.has_room(ring_payload);
+  }
+
+  // Single mode: buffered bytes (sent, less received, less dropped) against the capacity.
+  Status check_budget_single(uint32_t len) noexcept {
     const uint64_t capacity = memory_.layout().capacity;
     uint64_t gone = cached_received_bytes_ + dropped_bytes_;
-    if (bytes_ != gone && bytes_ - gone + len > capacity) {
+    if (bytes_ != gone && bytes_ - gone + len > capacity) [[unlikely]] {
       // acquire: pairs with the consumer's release of its byte count (with head).
       const uint64_t received = memory_.header().consumer.bytes.load(std::memory_order_acquire);
       if (received > bytes_ - dropped_bytes_) return Status::Corrupt;
@@ -637,7 +704,7 @@ class QueueProducer {
       gone = received + dropped_bytes_;
       if (bytes_ != gone && bytes_ - gone + len > capacity) return Status::Full;
     }
-    return ring_.has_room(ring_payload);
+    return Status::Ok;
   }
 
   // check_room(), and in a drop-oldest channel, dropping the oldest unread messages
@@ -648,6 +715,7 @@ class QueueProducer {
   }
 
   [[gnu::noinline]] Status drop_until_room(uint32_t ring_payload, uint32_t len) noexcept {
+    publish_sent();  // a batch's records so far: only published records can be dropped
     const Deadline give_up(upgrade_wait_ns());
     for (uint32_t waits = 0;;) {
       RecordView r;
@@ -859,16 +927,15 @@ class QueueProducer {
     [[maybe_unused]] const Status s = ring_.claim(type, payload, at);
   }
 
-  void account(uint32_t len) noexcept {
-    // Through locals: the compiler may pair the two member updates into one 16-byte
-    // store, and reading a member back right after it stalls store forwarding.
-    const uint64_t messages = messages_ + 1, bytes = bytes_ + len;
-    messages_ = messages;
-    bytes_ = bytes;
+  // Single mode: stores the counters of what was written since the last call, then
+  // publishes it.
+  void publish_sent() noexcept {
     // relaxed: counters; the consumer never orders memory through them. `bytes` is
-    // compared against the consumer's count, which only ever trails it.
-    line().messages.store(messages, std::memory_order_relaxed);
-    line().bytes.store(bytes, std::memory_order_relaxed);
+    // compared against the consumer's count, which only ever trails it. The release
+    // store of tail below (and of single_sending) orders them for multi-mode producers.
+    line().messages.store(messages_, std::memory_order_relaxed);
+    line().bytes.store(bytes_, std::memory_order_relaxed);
+    ring_.publish();
   }
 
   ChannelMemory memory_;  // a copy of the view: one load less on every access
@@ -912,9 +979,12 @@ class QueueConsumer {
   }
 
   // Receives up to `max` messages, calling `on_message(Message&)` for each (inline
-  // data must be copied inside the call; returning false stops after it). Returns Ok if at least one was delivered,
-  // else Empty, Closed (graceful end), Errored (buffered messages are dropped and
-  // their slabs returned: closeWithError is immediate), Disconnected or Corrupt.
+  // data must be copied inside the call; returning false stops after it; one Message
+  // serves every drain, so move out a heap block to keep it: one left there is freed
+  // at the next heap message, or with the consumer). Returns Ok if at least one was
+  // delivered, else Empty, Closed (graceful end), Errored (buffered messages are
+  // dropped and their slabs returned: closeWithError is immediate), Disconnected or
+  // Corrupt. One state check, one release of head and one store of the counters per call.
   // `*rang` is set when a sleeping producer was flagged and must be woken.
   template <class OnMessage>
   Status drain(std::size_t max, OnMessage&& on_message, bool* rang) noexcept {
@@ -925,14 +995,34 @@ class QueueConsumer {
       if (const uint32_t st = memory_.state(); st & (state_bits::kSenderErrored | state_bits::kReceiverClosed)) return closed(st);
       std::size_t delivered = 0;
       Status s = Status::Ok;
-      while (delivered < max) {
-        Message m;
-        s = next(&m);
-        if (s != Status::Ok) break;
-        const bool more = deliver(on_message, m);
-        // A producer that drops oldest may be waiting for what we took: release in steps.
-        if (++delivered % kReleaseEvery == 0 && drop_oldest_) finish(rang);
-        if (!more) break;
+      Message& m = message_;
+      if (drop_oldest_) [[unlikely]] {
+        while (delivered < max) {
+          if ((s = next(&m)) != Status::Ok) break;
+          const bool more = deliver(on_message, m);
+          // A producer that drops oldest may be waiting for what we took: release in steps.
+          if (++delivered % kReleaseEvery == 0) finish(rang);
+          if (!more) break;
+        }
+      } else {
+        // Runs of messages, and between them whatever else the ring holds (padding,
+        // abandoned claims) or a fresh read of tail. Bytes counted in a local: a member
+        // would be stored and reloaded around every copy (a copy may alias it).
+        uint64_t bytes = 0;
+        bool stop = false;  // on_message asked to stop: the run ends before the next record
+        while (delivered < max) {
+          delivered += ring_.consume_run(max - delivered, [&](RecordView r) {
+            if (stop || (s = decode_record(r, pool_, heap_, &m)) != Status::Ok) return false;
+            bytes += m.length;
+            stop = !deliver(on_message, m);
+            return true;
+          });
+          if (stop || s != Status::Ok || delivered == max) break;
+          if ((s = to_next_message()) != Status::Ok) break;
+        }
+        messages_ += delivered;
+        bytes_ += bytes;
+        if (delivered) consumed_ = true;
       }
       if (consumed_) finish(rang);  // abandoned records only, too: still give back their space and bytes
       if (delivered) return Status::Ok;
@@ -1029,6 +1119,21 @@ class QueueConsumer {
     return Status::Ok;
   }
 
+  // drain() between runs: Ok once the next record is a message (read again the tail,
+  // skipped padding and abandoned claims), else Empty or Corrupt. Out of line: once per
+  // run, and the run is most of a drain.
+  [[gnu::noinline]] Status to_next_message() noexcept {
+    for (;;) {
+      RecordView r;
+      if (Status s = ring_.peek(&r); s != Status::Ok) return s;
+      if (r.type != RecordType::Abandoned) return Status::Ok;
+      // Its producer reserved these bytes and will never send them (skip_abandoned()).
+      ring_.consume();
+      consumed_ = true;
+      bytes_ += r.length;
+    }
+  }
+
   // next() found an Abandoned record: its producer reserved these bytes and will never
   // send them. Counts them as received, so that the budget gets them back (and
   // bytes_sent == bytes_received), and goes on to the next record.
@@ -1047,7 +1152,7 @@ class QueueConsumer {
     // relaxed: statistics, ordered before head's release store below, which is
     // what the producer's acquire pairs with.
     line.messages.store(messages_, std::memory_order_relaxed);
-    // release: pairs with the producer's acquire in check_room().
+    // release: pairs with the producer's acquire in check_budget_single().
     line.bytes.store(bytes_, std::memory_order_release);
     // The consumer's half of the zeroing handshake (Design): raise the flag, then read
     // the mode. relaxed + the light barrier: with the upgrader's heavy barrier, either it
@@ -1076,6 +1181,7 @@ class QueueConsumer {
   uint64_t messages_ = 0;
   bool consumed_ = false;  // records (messages or abandoned claims) taken since the last finish()
   uint64_t bytes_ = 0;
+  Message message_;  // what drain() passes on: built once, as building one costs more than copying a small message
 };
 
 }  // namespace ringport

@@ -155,6 +155,38 @@ class RingProducer {
     return Status::Ok;
   }
 
+  // Claims and fills Inline records in a row, the positions in registers: for i from
+  // 0, `next(i, &data, &len)` gives message i (called once for each, in order), and
+  // `admit(len)` may refuse it. Stops before a message that admit refuses or that does
+  // not fit before the end of the ring or the cached head (claim() pads or reads head
+  // again); returns how many it wrote, and if fewer than `max`, the next message stays
+  // in *data and *len. publish() makes them visible.
+  template <class Next, class Admit>
+  [[gnu::always_inline]] uint32_t write_run(uint32_t max, Next&& next, Admit&& admit, const uint8_t** data, uint32_t* len) noexcept {
+    // Locals: the copies may alias any member, which would then be reloaded every time.
+    uint8_t* const ring = ring_;
+    const uint64_t bytes = bytes_, mask = mask_, limit = cached_head_ + bytes_;
+    uint64_t claimed = claimed_;
+    uint32_t n = 0;
+    for (; n < max; ++n) {
+      const uint8_t* d;
+      uint32_t l;
+      next(n, &d, &l);
+      const uint64_t size = record_size(l), offset = claimed & mask;
+      if (size > bytes - offset || claimed + size > limit || !admit(l)) {
+        *data = d;
+        *len = l;
+        break;
+      }
+      const RecordHeader h{l, static_cast<uint32_t>(RecordType::Inline)};
+      std::memcpy(ring + offset, &h, sizeof h);
+      if (l) std::memcpy(ring + offset + sizeof h, d, l);  // an empty message may have a null pointer
+      claimed += size;
+    }
+    claimed_ = claimed;
+    return n;
+  }
+
   // True when a record with `payload` bytes would fit now (re-reads head if needed).
   Status has_room(uint32_t payload) noexcept {
     const uint64_t size = record_size(payload);
@@ -398,6 +430,39 @@ class RingConsumer {
     pending_ = 0;
   }
 
+  // Consumes the committed message records (Inline, Slab, Heap) that follow in a row
+  // up to the tail (read again if everything before it was read), at most `max`, each
+  // once `accept(RecordView)` returns true for it. Stops before anything else (padding,
+  // a claim not committed yet, an abandoned or corrupt record, the cached tail: peek()
+  // deals with those) and before a record `accept` refuses. Returns how many it
+  // consumed. Not in a drop-oldest ring. The batch form of peek() and consume(): the
+  // positions stay in registers.
+  template <class Accept>
+  [[gnu::always_inline]] std::size_t consume_run(std::size_t max, Accept&& accept) noexcept {
+    if (read_ == cached_tail_ && refresh_tail() != Status::Ok) return 0;  // peek() reports a corrupt tail
+    // Locals: `accept` copies payloads, and a copy may alias any member, which would
+    // then be reloaded for every record.
+    uint8_t* const ring = ring_;
+    const uint64_t bytes = bytes_, mask = mask_, tail = cached_tail_;
+    uint64_t read = read_;
+    std::size_t n = 0;
+    for (; n < max && read != tail; ++n) {
+      const uint64_t offset = read & mask;
+      // acquire: as in parse().
+      const uint64_t word = header_at(ring, offset).load(std::memory_order_acquire);
+      const uint32_t length = static_cast<uint32_t>(word);
+      const uint32_t type = static_cast<uint32_t>(word >> 32) & 0xff;
+      const uint64_t size = record_size(length);
+      // The checks of parse(); a record that fails them is left to peek() to report.
+      if (!is_message_type(type) || size > bytes - offset || size > tail - read) break;
+      if (!accept(RecordView{static_cast<RecordType>(type), length, ring + offset + sizeof(RecordHeader)})) break;
+      read += size;
+    }
+    read_ = read;
+    pending_ = 0;
+    return n;
+  }
+
   // Takes the next record: peek() and consume() in one, and in a drop-oldest ring
   // atomically against the producer's drops. *out stays valid until publish().
   Status take(RecordView* out) noexcept {
@@ -430,15 +495,7 @@ class RingConsumer {
   // (a message) on its hot path and the caller's view in registers.
   [[gnu::always_inline]] Status parse(RecordView* out) noexcept {
     if (read_ == cached_tail_) {
-      // acquire: pairs with publish()'s release store; makes a lone producer's
-      // records visible. (Many producers commit through header words instead.)
-      const uint64_t tail = producer_.tail.load(std::memory_order_acquire);
-      // Bounded by published_ (the head producers see), not read_: read_ may be past
-      // it (padding skipped, records not yet published), and a tail a ring ahead of
-      // read_ let read_ run laps ahead; publish() then zeroed laps past the ring.
-      if (tail < read_ || tail - published_ > bytes_ || tail % kRecordAlign != 0) return Status::Corrupt;
-      cached_tail_ = tail;
-      if (read_ == cached_tail_) return Status::Empty;
+      if (Status s = refresh_tail(); s != Status::Ok) return s;
     }
     const uint64_t available = cached_tail_ - read_;
     const uint64_t offset = read_ & mask_;
@@ -459,6 +516,20 @@ class RingConsumer {
     *out = RecordView{static_cast<RecordType>(type), length, ring_ + offset + sizeof(RecordHeader)};
     pending_ = size;
     return Status::Ok;
+  }
+
+  // Reads tail again, once everything up to the cached one is read. Ok (something
+  // new), Empty or Corrupt.
+  [[gnu::always_inline]] Status refresh_tail() noexcept {
+    // acquire: pairs with publish()'s release store; makes a lone producer's
+    // records visible. (Many producers commit through header words instead.)
+    const uint64_t tail = producer_.tail.load(std::memory_order_acquire);
+    // Bounded by published_ (the head producers see), not read_: read_ may be past
+    // it (padding skipped, records not yet published), and a tail a ring ahead of
+    // read_ let read_ run laps ahead; publish() then zeroed laps past the ring.
+    if (tail < read_ || tail - published_ > bytes_ || tail % kRecordAlign != 0) return Status::Corrupt;
+    cached_tail_ = tail;
+    return read_ == cached_tail_ ? Status::Empty : Status::Ok;
   }
 
   // poll() of a drop-oldest ring.

@@ -72,6 +72,28 @@ class DropOldestTest : public testing::Test {
   QueueConsumer consumer_{ch_.memory, ch_.heap};
 };
 
+// A batch publishes once at its end, but what it must drop may be its own records:
+// those before the full one are published first, so they can be dropped.
+TEST_F(DropOldestTest, BatchLargerThanTheCapacityDropsItsOwnOldestRecords) {
+  std::vector<std::vector<uint8_t>> batch;
+  for (uint64_t i = 0; i < 20; ++i) batch.push_back(numbered(i, 600));  // 12000 bytes into 4096
+  uint32_t sent = 0;
+  bool rang;
+  auto next = [&](uint32_t i, const uint8_t** data, uint32_t* len) {
+    *data = batch[i].data();
+    *len = 600;
+  };
+  ASSERT_EQ(producer_.try_send_batch(20, next, &sent, &rang), Status::Ok);
+  EXPECT_EQ(sent, 20u);
+  const std::vector<uint64_t> got = receive();
+  ASSERT_FALSE(got.empty());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], 20 - got.size() + i) << "the newest, in order";
+  const ChannelStats s = stats();
+  EXPECT_EQ(s.sent, 20u);
+  EXPECT_EQ(s.received + s.dropped, 20u);
+  EXPECT_EQ(s.bytes_sent, s.bytes_received + s.dropped_bytes);
+}
+
 TEST_F(DropOldestTest, FullChannelDropsTheOldestInlineMessage) {
   for (uint64_t i = 0; i < 4; ++i) ASSERT_EQ(send(i, 1000), Status::Ok);  // 4000 of 4096 bytes
   EXPECT_EQ(producer_.poll_room(1000), Status::Ok) << "a send always finds room";

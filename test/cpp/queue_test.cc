@@ -137,6 +137,28 @@ TEST_F(QueueTest, MessageTooLargeForMaxMessageSize) {
   EXPECT_EQ(ch.memory.stats().sent, 1u);
 }
 
+// A batch's runs of inline messages check the size as a single send does, also where
+// the maximum is below the inline limit.
+TEST_F(QueueTest, BatchStopsAtAMessageTooLargeForMaxMessageSize) {
+  ChannelConfig cfg = test::small_config();
+  cfg.max_message_size = 100;
+  test::TestChannel ch(cfg);
+  ASSERT_GT(ch.layout.inline_max, 101u);
+  QueueProducer producer(ch.memory, ch.heap);
+  const std::vector<uint8_t> data(101);
+  const uint32_t lengths[] = {100, 50, 101, 10};
+  uint32_t sent;
+  bool rang;
+  auto next = [&](uint32_t i, const uint8_t** d, uint32_t* len) {
+    *d = data.data();
+    *len = lengths[i];
+  };
+  EXPECT_EQ(producer.try_send_batch(4, next, &sent, &rang), Status::TooLarge);
+  EXPECT_EQ(sent, 2u);
+  EXPECT_EQ(ch.memory.stats().sent, 2u);
+  EXPECT_EQ(ch.memory.stats().bytes_sent, 150u);
+}
+
 TEST_F(QueueTest, BackpressureCountsPayloadBytes) {
   for (int i = 0; i < 4; ++i) ASSERT_EQ(send(1000, i), Status::Ok);
   EXPECT_EQ(send(97), Status::Full) << "4000 + 97 > 4096";

@@ -1,6 +1,7 @@
 // Two-thread stress: a producer and a consumer streaming millions of messages of
 // mixed sizes through every path, and two threads hammering one slab pool.
 // Counts shrink under sanitizers (test_channel.hpp); RINGPORT_STRESS_SCALE grows them.
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <random>
@@ -36,7 +37,9 @@ struct Traffic {
   std::vector<uint8_t> pattern;
 };
 
-void run_queue_stress(uint64_t count, uint32_t spins) {
+// `batch` > 1: the producer sends with try_send_batch(), 1 to `batch` messages a call,
+// and the consumer drains up to `batch` a call.
+void run_queue_stress(uint64_t count, uint32_t spins, uint32_t batch = 1) {
   test::TestChannel ch(test::stress_config());
   ASSERT_EQ(ch.layout.inline_max, 512u);
   ASSERT_EQ(ch.layout.classes[ch.layout.class_count - 1].slab_size, kLargestSlab);
@@ -46,20 +49,31 @@ void run_queue_stress(uint64_t count, uint32_t spins) {
 
   std::thread producer_thread([&] {
     QueueProducer producer(ch.memory, ch.heap);
-    for (uint64_t seq = 0; seq < count; ++seq) {
+    for (uint64_t seq = 0; seq < count;) {
       const uint32_t len = Traffic::size_of(seq);
-      oversize += len > kLargestSlab;
-      for (;;) {
-        bool rang;
-        const Status s = producer.try_send(traffic.data_of(seq), len, &rang);
-        if (s == Status::Ok) break;
-        if (s != Status::Full) {
-          ADD_FAILURE() << "try_send: " << testing::PrintToString(s);
-          return ch.memory.set_state(state_bits::kSenderErrored);
-        }
-        producer_wait.wait(producer.space_bell(), [&] { return producer.poll_room(len) == Status::Full; });
+      bool rang;
+      Status s;
+      uint32_t sent = 0;
+      if (batch == 1) {
+        s = producer.try_send(traffic.data_of(seq), len, &rang);
+        sent = s == Status::Ok;
+      } else {
+        const uint64_t want = std::min<uint64_t>(1 + test::mix(seq) % batch, count - seq);
+        auto next = [&](uint32_t i, const uint8_t** data, uint32_t* n) {
+          *data = traffic.data_of(seq + i);
+          *n = Traffic::size_of(seq + i);
+        };
+        s = producer.try_send_batch(static_cast<uint32_t>(want), next, &sent, &rang);
       }
-      producer_wait.reset();
+      for (uint32_t i = 0; i < sent; ++i) oversize += Traffic::size_of(seq + i) > kLargestSlab;
+      seq += sent;
+      if (sent) producer_wait.reset();
+      if (s == Status::Ok) continue;
+      if (s != Status::Full) {
+        ADD_FAILURE() << "send: " << testing::PrintToString(s);
+        return ch.memory.set_state(state_bits::kSenderErrored);
+      }
+      producer_wait.wait(producer.space_bell(), [&] { return producer.poll_room(Traffic::size_of(seq)) == Status::Full; });
     }
     ch.memory.set_state(state_bits::kSenderClosed);
   });
@@ -80,7 +94,7 @@ void run_queue_stress(uint64_t count, uint32_t spins) {
       if (m.owner == Message::Owner::Slab) failed_releases += !consumer.pool().release(m.lease);
       ++received;
     };
-    end = test::consume_until_end(consumer, consumer_wait, check);
+    end = test::consume_until_end(consumer, consumer_wait, check, batch == 1 ? 64 : batch);
   });
 
   producer_thread.join();
@@ -113,6 +127,11 @@ TEST(QueueStress, MixedSizesInOrderSpinThenSleep) { run_queue_stress(test::stres
 // No spinning: every wait goes through the doorbell, so the sleep/wake handshake runs
 // hundreds of thousands of times.
 TEST(QueueStress, EveryWaitSleepsOnTheDoorbell) { run_queue_stress(test::stress_count(1'000'000, 400'000), 0); }
+
+// Batches both ways: try_send_batch() stores tail once per call, drain() reads runs of
+// records between one tail read and the next, across wraps, slabs and heap blocks.
+TEST(QueueStress, BatchesInOrderSpinThenSleep) { run_queue_stress(test::stress_count(10'000'000, 2'000'000), 256, 300); }
+TEST(QueueStress, BatchesEveryWaitSleeps) { run_queue_stress(test::stress_count(1'000'000, 400'000), 0, 50); }
 
 // The receiver ends while the producer is sending slab and heap messages as fast as it
 // can: whatever lands in the ring, before or during the end, is returned by

@@ -133,13 +133,13 @@ struct Waiter {
   uint64_t timeouts = 0;
 };
 
-// A consumer thread's loop: drains in batches of 64 and, when empty, waits on the data
-// doorbell (spin, then sleep) until the stream ends; returns how it ended.
+// A consumer thread's loop: drains in batches of `max` and, when empty, waits on the
+// data doorbell (spin, then sleep) until the stream ends; returns how it ended.
 template <class Consumer, class OnMessage>
-Status consume_until_end(Consumer& consumer, Waiter& wait, OnMessage&& on_message) {
+Status consume_until_end(Consumer& consumer, Waiter& wait, OnMessage&& on_message, std::size_t max = 64) {
   for (;;) {
     bool rang;  // the core rang the producer's futex itself; no async waker in tests
-    const Status s = consumer.drain(64, on_message, &rang);
+    const Status s = consumer.drain(max, on_message, &rang);
     if (s == Status::Ok) {
       wait.reset();
       continue;
