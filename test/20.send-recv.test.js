@@ -1,33 +1,46 @@
 'use strict';
 
 const assert = require('node:assert/strict');
+const vm = require('node:vm');
 const { Channel, ChannelError } = require('..');
 const { sleep, collectGarbage } = require('./helpers');
 
 const text = (buffer) => Buffer.from(buffer).toString();
 
 describe('Sender and Receiver in one thread', () => {
-  it('delivers every kind of input as an ArrayBuffer, in order', async () => {
-    const ch = new Channel({ capacity: 1 << 16 });
-    const tx = ch.sender();
-    const rx = ch.receiver();
-    const f64 = new Float64Array([1.5, -2]);
-    await tx.send('héllo');
-    await tx.send(Buffer.from('buffer'));
-    await tx.send(new Uint8Array([1, 2, 3]).buffer);
-    await tx.send(f64);
-    await tx.send(new DataView(new Uint8Array([9, 8, 7, 6]).buffer, 1, 2));
-    await tx.send(new Uint8Array(0));
-    const got = [];
-    for (let i = 0; i < 6; i++) got.push(await rx.recv());
-    assert.ok(got.every((b) => b instanceof ArrayBuffer));
-    assert.equal(text(got[0]), 'héllo');
-    assert.equal(text(got[1]), 'buffer');
-    assert.deepEqual([...new Uint8Array(got[2])], [1, 2, 3]);
-    assert.deepEqual([...new Float64Array(got[3])], [1.5, -2]);
-    assert.deepEqual([...new Uint8Array(got[4])], [8, 7]);
-    assert.equal(got[5].byteLength, 0);
-  });
+  for (const how of ['send', 'trySend']) {
+    it(`delivers every kind of input as an ArrayBuffer, in order (${how})`, async () => {
+      const ch = new Channel({ capacity: 1 << 16 });
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      const put = how === 'send' ? (data) => tx.send(data) : (data) => assert.equal(tx.trySend(data), true);
+      const shared = new Uint8Array(new SharedArrayBuffer(8)).fill(4);
+      const inputs = [
+        'héllo',
+        Buffer.from('buffer'), // a slice of Buffer's pool: a byteOffset
+        new Uint8Array([1, 2, 3]).buffer,
+        new Float64Array([1.5, -2]),
+        new DataView(new Uint8Array([9, 8, 7, 6]).buffer, 1, 2),
+        new Uint8Array(0),
+        new Uint8Array([0, 1, 2, 3, 4, 5]).subarray(2, 5),
+        shared.subarray(1, 3), // a view of a SharedArrayBuffer
+        vm.runInNewContext('new Uint8Array([5, 6, 7]).subarray(1)'), // another realm's ArrayBuffer
+      ];
+      for (const data of inputs) await put(data);
+      const got = [];
+      for (let i = 0; i < inputs.length; i++) got.push(await rx.recv());
+      assert.ok(got.every((b) => b instanceof ArrayBuffer));
+      assert.equal(text(got[0]), 'héllo');
+      assert.equal(text(got[1]), 'buffer');
+      assert.deepEqual([...new Uint8Array(got[2])], [1, 2, 3]);
+      assert.deepEqual([...new Float64Array(got[3])], [1.5, -2]);
+      assert.deepEqual([...new Uint8Array(got[4])], [8, 7]);
+      assert.equal(got[5].byteLength, 0);
+      assert.deepEqual([...new Uint8Array(got[6])], [2, 3, 4]);
+      assert.deepEqual([...new Uint8Array(got[7])], [4, 4]);
+      assert.deepEqual([...new Uint8Array(got[8])], [6, 7]);
+    });
+  }
 
   it('rejects (send) or throws (trySend, sendSync) on bad data, and loses nothing', async () => {
     const ch = new Channel({ capacity: 4096 });
