@@ -431,7 +431,7 @@ class Receiver {
       if (this.#ended) return false;
       if (this.#lag) return false;
       this.#staging ??= new Staging(POLL_BATCH, POLL_BATCH * Math.min(POLL_STAGED_MAX, this.#inlineMax));
-      const result = this.#poll(POLL_BATCH, this.#staging, POLL_STAGED_MAX);
+      const result = this.#poll(this.#staging, POLL_STAGED_MAX);
       if (typeof result === 'number' && result < 0) {
         this.#polled(-result);
         return false;
@@ -467,7 +467,7 @@ class Receiver {
     if (this.#head < this.#queue.length) return Batch.of(this.#takeReady([], BATCH_MESSAGES));
     if (this.#ended || this.#lag) return undefined;
     this.#batchStaging ??= new Staging(BATCH_MESSAGES, Math.min(BATCH_STAGING, BATCH_MESSAGES * this.#inlineMax));
-    const result = this.#poll(BATCH_MESSAGES, this.#batchStaging, this.#inlineMax);
+    const result = this.#poll(this.#batchStaging, this.#inlineMax);
     if (typeof result === 'number' && result < 0) {
       this.#polled(-result);
       return undefined;
@@ -478,9 +478,10 @@ class Receiver {
 
   // pollInto(): count | -status | large buffers. Throws once this thread is stopping
   // (an uncaught exception still runs the queued microtasks: a loop that keeps finding
-  // messages must not keep this thread alive).
-  #poll(max, staging, stageMax) {
-    const result = this.#native.pollInto(max, staging.buffer, stageMax, this.#pullBytes);
+  // messages must not keep this thread alive). Always the staging buffer's own `max`:
+  // pollInto() puts the payloads after a header sized by the max it is given.
+  #poll(staging, stageMax) {
+    const result = this.#native.pollInto(staging.max, staging.buffer, stageMax, this.#pullBytes);
     if (result === undefined) throw channelError('ERR_CHANNEL_CLOSED');
     return result;
   }
