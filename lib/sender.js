@@ -83,7 +83,7 @@ class Sender {
     if (this.#closed) return Promise.reject(channelError('ERR_CHANNEL_CLOSED'));
     if (this.#stageSize !== 0 && this.#stageBytes(bytes)) return RESOLVED;
     if (this.#queue.length === 0) {
-      const status = this.#native.send(bytes);
+      const status = this.#sendOne(bytes);
       if (status === Status.OK) return RESOLVED;
       if (status !== Status.FULL || this.#mode === 'reject') return Promise.reject(errorForStatus(status));
     }
@@ -100,7 +100,7 @@ class Sender {
     if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
     if (this.#stageSize !== 0 && this.#stageBytes(bytes)) return true;
     if (this.#queue.length === 0) {
-      const status = this.#native.send(bytes);
+      const status = this.#sendOne(bytes);
       if (status === Status.OK) return true;
       if (status !== Status.FULL) throw errorForStatus(status);
     }
@@ -135,7 +135,7 @@ class Sender {
     }
     if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
     // 'reject' never waits for room, synchronously or not.
-    const status = this.#mode === 'reject' ? this.#native.send(bytes) : this.#native.sendSync(bytes, left());
+    const status = this.#mode === 'reject' ? this.#sendOne(bytes) : this.#native.sendSync(bytes, left());
     if (status !== Status.OK) throw errorForStatus(status);
   }
 
@@ -159,7 +159,7 @@ class Sender {
     if (this.#queue.length === 0) {
       sent = this.#sendNow(items);
       if (sent === items.length) return RESOLVED;
-      const status = this.#native.send(items[sent]); // why the batch stopped
+      const status = this.#sendOne(items[sent]); // why the batch stopped
       if (status === Status.OK) sent++;
       else if (status !== Status.FULL || this.#mode === 'reject') return Promise.reject(errorForStatus(status));
     }
@@ -322,7 +322,7 @@ class Sender {
       const head = this.#queue[0];
       const status = head.lease
         ? this.#native.commit(head.lease[0], head.lease[1], head.lease[2], head.bytes.byteLength)
-        : this.#native.send(head.bytes);
+        : this.#sendOne(head.bytes);
       if (status === Status.OK) {
         this.#queue.shift();
         head.watcher.disarm();
@@ -429,13 +429,19 @@ class Sender {
     return true;
   }
 
+  // One message to native code, never waiting: its Status (native send() answers
+  // undefined for OK, which costs it no new value).
+  #sendOne(bytes) {
+    return this.#native.send(bytes) ?? Status.OK;
+  }
+
   // Hands the staged bytes to native code in one send. If the channel is full they
   // wait at the head of the queue: their sends have resolved, as sends under 'grow' do.
   #flush() {
     if (this.#staged === 0) return;
     const chunk = this.#stageBuffer.subarray(0, this.#staged);
     this.#staged = 0;
-    const status = this.#native.send(chunk);
+    const status = this.#sendOne(chunk);
     if (status === Status.OK) return;
     if (status !== Status.FULL) return this.#fail(errorForStatus(status));
     this.#stageBuffer = null; // the queue holds it now

@@ -65,6 +65,12 @@ void throw_channel_error(Napi::Env env, const char* code, const char* message) {
 void bytes_of(Napi::Env env, napi_value value, const uint8_t** data, size_t* length) {
   bool is = false;
   void* p = nullptr;
+  // Node answers any ArrayBufferView as a "buffer", with its byte length at once;
+  // napi_get_typedarray_info tests the view against each element type in turn.
+  if (napi_is_buffer(env, value, &is) == napi_ok && is && napi_get_buffer_info(env, value, &p, length) == napi_ok) {
+    *data = static_cast<const uint8_t*>(p);
+    return;
+  }
   if (napi_is_typedarray(env, value, &is) == napi_ok && is) {
     napi_typedarray_type type;
     size_t elements;

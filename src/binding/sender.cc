@@ -54,9 +54,13 @@ namespace {
 uint64_t reservation_key(const Lease& lease) { return (uint64_t{lease.cls} << 32) | lease.index; }
 }  // namespace
 
-Napi::Value SenderWrap::Send(const Napi::CallbackInfo& info) {
-  const Status s = send_value(info.Env(), *producer_, *attachment_.hub, info[0]);
-  return Napi::Number::New(info.Env(), static_cast<int>(s));
+// undefined for Ok: the common answer costs no new value (lib/sender.js #sendOne).
+napi_value SenderWrap::Send(napi_env env, napi_value data) {
+  const Status s = send_value(Napi::Env(env), *producer_, *attachment_.hub, data);
+  if (s == Status::Ok) return nullptr;
+  napi_value status;
+  NAPI_THROW_IF_FAILED(env, napi_create_int32(env, static_cast<int32_t>(s), &status), nullptr);
+  return status;
 }
 
 Napi::Value SenderWrap::SendBatch(const Napi::CallbackInfo& info) {
