@@ -4,8 +4,10 @@
 //   node bench/js/receive-cost.js [size=64]
 // 1. Making an ArrayBuffer of `size` bytes (the floor of a plain `for await`, which
 //    hands out one per message), best of 7 rounds of 1 M.
-// 2. Receiving with `for await` and with `batches()` from a channel this thread filled
-//    with trySend() (the sending time is not counted), ns per message.
+// 2. A `for await` loop over an iterator that only makes a new ArrayBuffer(size) per
+//    message: the floor of any receiver that hands out one buffer per message.
+// 3. Receiving with `for await` and with `batches()` from a channel this thread filled
+//    with trySend() (the sending time is not counted), ns per message (medians).
 // Not a peer comparison (npm run bench is): a tool for docs/performance.md's figures.
 
 const { Channel } = require('../..');
@@ -40,46 +42,87 @@ function allocation() {
   };
 }
 
-// ns per message to receive what trySend() put in, for `rounds` fillings of the channel.
-async function receiving(take, rounds = 150) {
+// One round of each case in turn, `rounds` times, so that all of them meet the same
+// heap and machine; per case the median ns per message of the last three quarters.
+// The channel (1 MiB) is filled by trySend() before each receiving round, untimed.
+async function receiving(rounds = 160) {
   const ch = new Channel({ capacity: 1 << 20 });
   const tx = ch.sender();
   const rx = ch.receiver();
-  const next = take(rx);
   const payload = new Uint8Array(size);
-  let ns = 0;
-  let messages = 0;
-  for (let round = 0; round < rounds; round++) {
+  const fill = () => {
     let n = 0;
     while (tx.trySend(payload)) n++;
-    const start = process.hrtime.bigint();
-    for (let got = 0; got < n; ) got += await next();
-    if (round >= rounds / 4) {
-      ns += Number(process.hrtime.bigint() - start);
-      messages += n;
+    return n;
+  };
+  const cases = {
+    'for await making a new ArrayBuffer each (the floor)': () => floorRound(Math.floor((1 << 20) / (size + 8))),
+    'receive with for await': () => forAwait(rx, fill()),
+    'receive with batches()': () => inBatches(rx, fill()),
+  };
+  const times = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, run] of Object.entries(cases)) {
+      const nsPerMessage = await run();
+      if (round >= rounds / 4) times[name].push(nsPerMessage);
     }
   }
   ch.close();
-  return ns / messages;
+  return Object.fromEntries(Object.entries(times).map(([name, t]) => [name, median(t)]));
+}
+
+// A `for await` over an iterator that only makes a new ArrayBuffer(size) per message:
+// what any receiver that hands out one buffer per message costs at least.
+async function floorRound(n) {
+  let i = 0;
+  const buffers = {
+    next: () => Promise.resolve(i++ < n ? { value: new ArrayBuffer(size), done: false } : { value: undefined, done: true }),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  const start = process.hrtime.bigint();
+  let got = 0;
+  for await (const b of buffers) got += b.byteLength === size;
+  return perMessage(start, got, n);
+}
+
+async function forAwait(rx, n) {
+  const start = process.hrtime.bigint();
+  let got = 0;
+  for await (const b of rx) {
+    got += b.byteLength === size;
+    if (got === n) break; // leaves the receiver open
+  }
+  return perMessage(start, got, n);
+}
+
+async function inBatches(rx, n) {
+  const start = process.hrtime.bigint();
+  let got = 0;
+  for await (const batch of rx.batches()) {
+    for (const view of batch) got += view.byteLength === size;
+    if (got >= n) break;
+  }
+  return perMessage(start, got, n);
+}
+
+function perMessage(start, got, n) {
+  const ns = Number(process.hrtime.bigint() - start);
+  if (got !== n) throw new Error(`${got} of ${n} messages arrived`);
+  return ns / n;
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1];
 }
 
 async function main() {
   console.log(`${size} B messages, one thread, ${new Date().toISOString()}`);
   for (const [name, ns] of Object.entries(allocation())) console.log(`  ${name.padEnd(52)} ${ns.toFixed(0)} ns`);
-  const plain = await receiving((rx) => {
-    const it = rx[Symbol.asyncIterator]();
-    return async () => ((await it.next()).done ? Infinity : 1);
-  });
-  const batches = await receiving((rx) => {
-    const it = rx.batches()[Symbol.asyncIterator]();
-    return async () => {
-      let n = 0;
-      for (const view of (await it.next()).value) n += view.byteLength === size;
-      return n;
-    };
-  });
-  console.log(`  receive with for await${''.padEnd(30)} ${plain.toFixed(0)} ns per message`);
-  console.log(`  receive with batches()${''.padEnd(30)} ${batches.toFixed(0)} ns per message`);
+  const rows = await receiving();
+  for (const [name, ns] of Object.entries(rows)) console.log(`  ${name.padEnd(52)} ${ns.toFixed(0)} ns per message`);
 }
 
 main();
