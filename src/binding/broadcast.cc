@@ -6,9 +6,7 @@ namespace ringport {
 
 Napi::Function BroadcastSenderWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeBroadcastSender",
-                     {InstanceMethod<&BroadcastSenderWrap::Send>("send"),
-                      InstanceMethod<&BroadcastSenderWrap::SendBatch>("sendBatch"),
-                      InstanceMethod<&BroadcastSenderWrap::Close>("close"),
+                     {InstanceMethod<&BroadcastSenderWrap::Close>("close"),
                       InstanceMethod<&BroadcastSenderWrap::CloseWithError>("closeWithError")});
 }
 
@@ -18,11 +16,18 @@ BroadcastSenderWrap::BroadcastSenderWrap(const Napi::CallbackInfo& info)
   producer_.emplace(hub.memory(), hub.heap());
   hub.memory().open_sender();
   endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), attachment_.hub, Side::Sender, kFirstProducerTicket);
+  const napi_property_descriptor hot[] = {direct_method<BroadcastSenderWrap, &BroadcastSenderWrap::Send>("send", this),
+                                          direct_method<BroadcastSenderWrap, &BroadcastSenderWrap::SendBatch>("sendBatch", this)};
+  NAPI_THROW_IF_FAILED_VOID(info.Env(), napi_define_properties(info.Env(), info.This(), std::size(hot), hot));
 }
 
-Napi::Value BroadcastSenderWrap::Send(const Napi::CallbackInfo& info) {
-  const Status s = send_value(info.Env(), *producer_, *attachment_.hub, info[0]);
-  return Napi::Number::New(info.Env(), static_cast<int>(s));
+// undefined for Ok, as SenderWrap::Send (lib/instant-sender.js).
+napi_value BroadcastSenderWrap::Send(napi_env env, napi_value data) {
+  const Status s = send_value(Napi::Env(env), *producer_, *attachment_.hub, data);
+  if (s == Status::Ok) return nullptr;
+  napi_value status;
+  NAPI_THROW_IF_FAILED(env, napi_create_int32(env, static_cast<int32_t>(s), &status), nullptr);
+  return status;
 }
 
 Napi::Value BroadcastSenderWrap::SendBatch(const Napi::CallbackInfo& info) {

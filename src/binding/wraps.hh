@@ -235,7 +235,7 @@ class BroadcastSenderWrap : public Napi::ObjectWrap<BroadcastSenderWrap> {
   explicit BroadcastSenderWrap(const Napi::CallbackInfo& info);  // (view), the sender role claimed
 
  private:
-  Napi::Value Send(const Napi::CallbackInfo& info);       // (data) -> status
+  napi_value Send(napi_env env, napi_value data);         // (data) -> undefined if sent, else status
   Napi::Value SendBatch(const Napi::CallbackInfo& info);  // (data[]) -> how many were sent before one failed
   void Close(const Napi::CallbackInfo& info);
   void CloseWithError(const Napi::CallbackInfo& info);    // (name, message, code)
