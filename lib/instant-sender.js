@@ -38,7 +38,7 @@ class InstantSender {
   trySend(data) {
     const bytes = toBytes(data);
     if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
-    const status = this.#native.send(bytes) ?? Status.OK; // a broadcast's native send answers undefined for OK
+    const status = this.#native.send(bytes) ?? Status.OK; // native send answers undefined for OK
     if (status !== Status.OK) throw errorForStatus(status);
     return true;
   }

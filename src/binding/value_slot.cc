@@ -17,8 +17,7 @@ ChannelKind value_kind(const Napi::Value& kind) {
 
 Napi::Function ValueSenderWrap::Define(Napi::Env env) {
   return DefineClass(env, "NativeValueSender",
-                     {InstanceMethod<&ValueSenderWrap::Send>("send"), InstanceMethod<&ValueSenderWrap::Close>("close"),
-                      InstanceMethod<&ValueSenderWrap::CloseWithError>("closeWithError")});
+                     {InstanceMethod<&ValueSenderWrap::Close>("close"), InstanceMethod<&ValueSenderWrap::CloseWithError>("closeWithError")});
 }
 
 ValueSenderWrap::ValueSenderWrap(const Napi::CallbackInfo& info)
@@ -28,19 +27,25 @@ ValueSenderWrap::ValueSenderWrap(const Napi::CallbackInfo& info)
   hub.memory().open_sender();
   // The endpoint tells the receivers when this sender closes, dies or is collected.
   endpoint_.emplace(info.Env(), info.This().As<Napi::Object>(), attachment_.hub, Side::Sender, kFirstProducerTicket);
+  const napi_property_descriptor hot[] = {direct_method<ValueSenderWrap, &ValueSenderWrap::Send>("send", this)};
+  NAPI_THROW_IF_FAILED_VOID(info.Env(), napi_define_properties(info.Env(), info.This(), std::size(hot), hot));
 }
 
-Napi::Value ValueSenderWrap::Send(const Napi::CallbackInfo& info) {
+// undefined for Ok, as SenderWrap::Send (lib/instant-sender.js).
+napi_value ValueSenderWrap::Send(napi_env env, napi_value value) {
   const uint8_t* data;
   size_t length;
-  bytes_of(info.Env(), info[0], &data, &length);
+  bytes_of(Napi::Env(env), value, &data, &length);
   Status s = Status::TooLarge;
   if (length <= UINT32_MAX) {
     bool rang;
     s = writer_->try_send(data, static_cast<uint32_t>(length), &rang);
     if (rang) attachment_.hub->wake(Side::Receiver);  // every receiver's event loop re-checks
   }
-  return Napi::Number::New(info.Env(), static_cast<int>(s));
+  if (s == Status::Ok) return nullptr;
+  napi_value status;
+  NAPI_THROW_IF_FAILED(env, napi_create_int32(env, static_cast<int32_t>(s), &status), nullptr);
+  return status;
 }
 
 void ValueSenderWrap::Close(const Napi::CallbackInfo&) { endpoint_->end(true); }

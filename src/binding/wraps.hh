@@ -285,7 +285,7 @@ class ValueSenderWrap : public Napi::ObjectWrap<ValueSenderWrap> {
   explicit ValueSenderWrap(const Napi::CallbackInfo& info);  // (view, kind); the caller claimed the sender role
 
  private:
-  Napi::Value Send(const Napi::CallbackInfo& info);  // (data) -> status; never waits
+  napi_value Send(napi_env env, napi_value value);  // (data) -> undefined if sent, else status; never waits
   void Close(const Napi::CallbackInfo& info);
   void CloseWithError(const Napi::CallbackInfo& info);  // (name, message, code)
 
