@@ -1,7 +1,11 @@
 'use strict';
 
-// Must match ReceiverWrap::kLargeMessage.
+// Must match ReceiverWrap::kLargeMessage and kLentMessage: a length word with LARGE
+// set is an index into pollInto()'s array of buffers, LENT set if that buffer is over
+// pool or heap memory (one release() can give back).
 const LARGE = 0x80000000;
+const LENT = 0x40000000;
+const INDEX = LENT - 1;
 const EMPTY = new ArrayBuffer(0);
 
 /**
@@ -17,9 +21,13 @@ class Staging {
     this.buffer = new ArrayBuffer(this.offset + payloadBytes);
     this.lengths = new Uint32Array(this.buffer, 0, max + 1);
     this.bytes = new Uint8Array(this.buffer);
+    this.lent = false;
   }
 
-  /** The messages of the last poll as ArrayBuffers of their own; `large` as pollInto() returned it. */
+  /**
+   * The messages of the last poll as ArrayBuffers of their own; `large` as pollInto()
+   * returned it. Sets `lent` once any of them is over pool or heap memory.
+   */
   unpack(large) {
     const { lengths, bytes } = this;
     const count = lengths[0];
@@ -28,7 +36,8 @@ class Staging {
     for (let i = 0; i < count; i++) {
       const length = lengths[i + 1];
       if (length >= LARGE) {
-        out[i] = large[length - LARGE];
+        out[i] = large[length & INDEX];
+        if (length & LENT) this.lent = true;
       } else {
         // TypedArray slice: measured faster than ArrayBuffer slice or new + set here.
         out[i] = bytes.slice(at, at + length).buffer;
@@ -60,7 +69,7 @@ class Batch {
   #large;
   #starts = null; // each small message's offset in #payload, made by the first at()
 
-  /** @internal `lengths`: per message, its length in `payload`, or LARGE | its index in `large`. */
+  /** @internal `lengths`: per message, its length in `payload`, or LARGE (| LENT) | its index in `large`. */
   constructor(lengths, payload, large) {
     this.#payload = payload;
     this.#lengths = lengths;
@@ -86,7 +95,7 @@ class Batch {
     if (i < 0) i += n;
     if (!(i >= 0 && i < n)) return undefined;
     const length = lengths[i];
-    if (length >= LARGE) return new Uint8Array(this.#large[length - LARGE]);
+    if (length >= LARGE) return new Uint8Array(this.#large[length & INDEX]);
     if (this.#starts === null) {
       const starts = new Uint32Array(n);
       for (let k = 0, at = 0; k < n; k++) {
@@ -112,7 +121,7 @@ class Batch {
       next() {
         if (i >= n) return { value: undefined, done: true };
         const length = lengths[i++];
-        if (length >= LARGE) return { value: new Uint8Array(large[length - LARGE]), done: false };
+        if (length >= LARGE) return { value: new Uint8Array(large[length & INDEX]), done: false };
         const value = new Uint8Array(payload, at, length);
         at += length;
         return { value, done: false };

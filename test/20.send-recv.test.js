@@ -268,6 +268,38 @@ describe('Sender and Receiver in one thread', () => {
     assert.equal(ch.stats().pool.inUse, 0);
   });
 
+  it('iterate({ autoRelease: true }) releases small pool buffers that come after copies', async () => {
+    // Small sends arrive as copies (nothing to release); a reserve()d message of any
+    // size arrives over a pool slab, and must still be given back promptly.
+    const ch = new Channel({ capacity: 1 << 17 });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    for (let i = 0; i < 3; i++) await tx.send(Buffer.alloc(16, i));
+    const view = tx.reserve(8);
+    view.fill(3);
+    await tx.commit(view);
+    await tx.send(Buffer.alloc(16, 4));
+    tx.close();
+    const seen = [];
+    let lentAt = -1;
+    for await (const b of rx.iterate({ autoRelease: true })) {
+      if (seen.length === 4) {
+        assert.equal(seen[3].byteLength, 0, 'the pool buffer was released when the loop asked for the next');
+        assert.equal(ch.stats().pool.inUse, 0);
+      }
+      seen.push(b);
+      assert.equal(new Uint8Array(b)[0], seen.length - 1);
+      if (ch.stats().pool.inUse === 1) lentAt = seen.length - 1;
+    }
+    assert.equal(seen.length, 5);
+    assert.equal(lentAt, 3, 'only the reserve()d message held a slab');
+    assert.deepEqual(
+      seen.map((b) => b.byteLength),
+      [16, 16, 16, 0, 16],
+      'copies are left as they are'
+    );
+  });
+
   it('garbage collection returns slabs to the pool', async () => {
     const ch = new Channel({ capacity: 1 << 17 });
     const tx = ch.sender();

@@ -197,9 +197,10 @@ Status ReceiverWrapOf<Consumer>::drain(Napi::Env env, std::size_t max, napi_valu
 // | large: ArrayBuffer[] | undefined (this thread is stopping).
 // Copies small messages back to back into the caller's `staging` buffer, after a
 // header of 1 + max u32 rounded up to 8 bytes (lib/batch.js Staging): [0] the count,
-// [1 + i] message i's length, or kLargeMessage | its index in `large` for a pool or heap
-// message, which gets its own buffer (as does one larger than `stageMax`, or one that
-// does not fit). Stops early once pool and heap messages reach `largeBytes`: each holds
+// [1 + i] message i's length, or kLargeMessage | its index in `large` for a message
+// that gets its own buffer: a pool or heap message (also flagged kLentMessage: its
+// buffer is one release() can give back), one larger than `stageMax`, or one that
+// does not fit. Stops early once pool and heap messages reach `largeBytes`: each holds
 // a slab (or heap block) until its buffer is released, so pulling many would empty the pool while the
 // ring refills it. Returns `large` if there was any, else the count; -status when there
 // was nothing. A batch of small messages costs one crossing and no allocation here:
@@ -215,7 +216,7 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   size_t size;
   NAPI_THROW_IF_FAILED(env, napi_get_arraybuffer_info(env, info[1], &data, &size), Napi::Value());
   const size_t header = ((size_t{max} + 1) * sizeof(uint32_t) + 7) & ~size_t{7};
-  if (max == 0 || max >= kLargeMessage || data == nullptr || size < header) {
+  if (max == 0 || max >= kLentMessage || data == nullptr || size < header) {
     throw Napi::RangeError::New(env, "the staging buffer is too small");
   }
   // A thread stopping after an uncaught exception still runs the microtasks queued,
@@ -247,7 +248,8 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
           failed = true;
           return false;
         }
-        lengths[1 + count++] = kLargeMessage | large_count++;
+        // Only a pool or heap message's buffer can hold memory that release() gives back.
+        lengths[1 + count++] = kLargeMessage | (m.owner != Message::Owner::Ring ? kLentMessage : 0) | large_count++;
         if (m.owner != Message::Owner::Ring) large_bytes += m.length;  // a copy pins nothing
         return large_bytes < large_budget;
       },

@@ -218,6 +218,7 @@ class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
   napi_value wrap_external(napi_env env, Message& m);
 
   static constexpr uint32_t kLargeMessage = 0x80000000u;  // PollInto: not in `staging`
+  static constexpr uint32_t kLentMessage = 0x40000000u;   // PollInto: a pool or heap message's buffer
 
   Arena* arena_;
   bool copy_;  // no external buffers: each message is copied and its memory returned at once
