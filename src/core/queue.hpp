@@ -613,18 +613,19 @@ class QueueProducer {
     uint32_t i = 0;
     while (i < n) {
       const uint64_t gone = cached_received_bytes_ + dropped_bytes_;  // write_single() may have read it again
-      uint64_t bytes = bytes_;
+      uint64_t buffered = bytes_ - gone;
       auto admit = [&](uint32_t len) {
-        // As check_budget_single(), which takes any message refused here.
-        if (len > run_max || (bytes != gone && bytes - gone + len > capacity)) return false;
-        bytes += len;
+        // As check_budget_single(), which takes any message refused here (including
+        // one larger than the capacity sent into an empty channel).
+        if (len > run_max || buffered + len > capacity) return false;
+        buffered += len;
         return true;
       };
       const uint8_t* data = nullptr;
       uint32_t len = 0;
       const uint32_t run = ring_.write_run(n - i, [&](uint32_t k, const uint8_t** d, uint32_t* l) { next(i + k, d, l); }, admit, &data, &len);
       messages_ += run;
-      bytes_ = bytes;
+      bytes_ = gone + buffered;
       i += run;
       if (i == n) break;
       if ((*stop = write_single(data, len)) != Status::Ok) break;

@@ -165,15 +165,22 @@ class RingProducer {
   [[gnu::always_inline]] uint32_t write_run(uint32_t max, Next&& next, Admit&& admit, const uint8_t** data, uint32_t* len) noexcept {
     // Locals: the copies may alias any member, which would then be reloaded every time.
     uint8_t* const ring = ring_;
-    const uint64_t bytes = bytes_, mask = mask_, limit = cached_head_ + bytes_;
+    const uint64_t mask = mask_;
     uint64_t claimed = claimed_;
+    // Records never wrap, so the run ends at the end of the ring's lap that `claimed`
+    // is in, or where the cached head leaves no room if that comes first: one bound
+    // for both checks of claim(). (A head read from shared memory that would put the
+    // limit behind `claimed` leaves no room, as in ensure_room().)
+    const uint64_t lap_end = (claimed | mask) + 1, head_limit = cached_head_ + bytes_;
+    const uint64_t room_end = head_limit > claimed ? head_limit : claimed;
+    const uint64_t end = lap_end < room_end ? lap_end : room_end;
     uint32_t n = 0;
     for (; n < max; ++n) {
       const uint8_t* d;
       uint32_t l;
       next(n, &d, &l);
       const uint64_t size = record_size(l), offset = claimed & mask;
-      if (size > bytes - offset || claimed + size > limit || !admit(l)) {
+      if (size > end - claimed || !admit(l)) {
         *data = d;
         *len = l;
         break;
@@ -443,10 +450,15 @@ class RingConsumer {
     // Locals: `accept` copies payloads, and a copy may alias any member, which would
     // then be reloaded for every record.
     uint8_t* const ring = ring_;
-    const uint64_t bytes = bytes_, mask = mask_, tail = cached_tail_;
+    const uint64_t mask = mask_;
     uint64_t read = read_;
+    // Records never wrap, so the run ends at the end of the ring's lap that `read` is
+    // in, or at tail if that comes first: one bound for both of parse()'s size checks.
+    // (A record that ends exactly at the end of the lap ends the run; peek() goes on.)
+    const uint64_t lap_end = (read | mask) + 1;
+    const uint64_t end = cached_tail_ < lap_end ? cached_tail_ : lap_end;
     std::size_t n = 0;
-    for (; n < max && read != tail; ++n) {
+    for (; n < max && read != end; ++n) {
       const uint64_t offset = read & mask;
       // acquire: as in parse().
       const uint64_t word = header_at(ring, offset).load(std::memory_order_acquire);
@@ -454,7 +466,7 @@ class RingConsumer {
       const uint32_t type = static_cast<uint32_t>(word >> 32) & 0xff;
       const uint64_t size = record_size(length);
       // The checks of parse(); a record that fails them is left to peek() to report.
-      if (!is_message_type(type) || size > bytes - offset || size > tail - read) break;
+      if (!is_message_type(type) || size > end - read) break;
       if (!accept(RecordView{static_cast<RecordType>(type), length, ring + offset + sizeof(RecordHeader)})) break;
       read += size;
     }

@@ -159,6 +159,44 @@ TEST_F(QueueTest, BatchStopsAtAMessageTooLargeForMaxMessageSize) {
   EXPECT_EQ(ch.memory.stats().bytes_sent, 150u);
 }
 
+// A channel smaller than its inline limit: a batch takes an inline message larger
+// than the capacity into an empty channel, as a single send does, and nothing after it.
+TEST_F(QueueTest, BatchTakesAMessageLargerThanTheCapacityIntoAnEmptyChannel) {
+  ChannelConfig cfg = test::small_config();
+  cfg.capacity = 64;
+  test::TestChannel ch(cfg);
+  ASSERT_EQ(ch.layout.capacity, 64u);
+  ASSERT_GT(ch.layout.inline_max, 200u);
+  QueueProducer producer(ch.memory, ch.heap);
+  QueueConsumer consumer(ch.memory, ch.heap);
+  std::vector<std::vector<uint8_t>> payloads;
+  const uint32_t lengths[] = {200, 10, 10, 10};
+  for (uint64_t seq = 0; seq < 4; ++seq) payloads.push_back(make_payload(lengths[seq], seq));
+  auto from = [&](uint32_t first) {
+    return [&, first](uint32_t i, const uint8_t** d, uint32_t* len) {
+      *d = payloads[first + i].data();
+      *len = lengths[first + i];
+    };
+  };
+  uint32_t sent;
+  bool rang;
+  EXPECT_EQ(producer.try_send_batch(4, from(0), &sent, &rang), Status::Full);
+  EXPECT_EQ(sent, 1u) << "200 B alone, then the channel is over its capacity";
+  EXPECT_EQ(producer.try_send_batch(3, from(1), &sent, &rang), Status::Full);
+  std::vector<uint32_t> got;
+  uint64_t seq = 0;
+  const auto take = [&](Message& m) {
+    EXPECT_EQ(m.owner, Message::Owner::Ring);
+    EXPECT_TRUE(payload_matches(m.data, m.length, seq++));
+    got.push_back(m.length);
+  };
+  ASSERT_EQ(consumer.drain(10, take, &rang), Status::Ok);
+  EXPECT_EQ(producer.try_send_batch(3, from(1), &sent, &rang), Status::Ok);
+  EXPECT_EQ(sent, 3u) << "30 B fit";
+  ASSERT_EQ(consumer.drain(10, take, &rang), Status::Ok);
+  EXPECT_EQ(got, (std::vector<uint32_t>{200, 10, 10, 10}));
+}
+
 TEST_F(QueueTest, BackpressureCountsPayloadBytes) {
   for (int i = 0; i < 4; ++i) ASSERT_EQ(send(1000, i), Status::Ok);
   EXPECT_EQ(send(97), Status::Full) << "4000 + 97 > 4096";
