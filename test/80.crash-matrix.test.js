@@ -505,3 +505,39 @@ describe('Ends that leave memory behind, without a crash', () => {
     await assert.rejects(rx.recv(), { code: 'ERR_CHANNEL_DISCONNECTED' });
   });
 });
+
+describe('Receivers in a thread that is stopping', () => {
+  // A worker whose microtask throws still runs the microtasks queued after it, while
+  // N-API refuses what native methods need: they return undefined, which used to
+  // surface as a TypeError (reading the counters of undefined stats, or the
+  // byteLength of an undefined message).
+  it('every call that needs native code throws ERR_CHANNEL_CLOSED after an uncaught exception, never a TypeError', async () => {
+    const queue = new Channel({ capacity: QUEUE_CAPACITY });
+    const tx = queue.sender();
+    const report = new SharedArrayBuffer(4096);
+    const worker = startWorker('stopping-receiver', {
+      queue: queue.handle,
+      broadcast: new Broadcast().handle,
+      watch: new Watch().handle,
+      report,
+      crashMessage: CRASH_MESSAGE,
+    });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    await assert.rejects(worker.exited, { message: CRASH_MESSAGE });
+    assert.equal(await exited, 1);
+    const length = Atomics.load(new Int32Array(report, 0, 1), 0);
+    assert.ok(length > 0, 'the microtask queued after the crash did not run');
+    const outcomes = JSON.parse(String.fromCharCode(...new Uint8Array(report, 4, length)));
+    assert.deepEqual(outcomes, {
+      'queue pending': 'ERR_CHANNEL_CLOSED',
+      'queue pendingBytes': 'ERR_CHANNEL_CLOSED',
+      'queue stats()': 'ERR_CHANNEL_CLOSED',
+      'queue discard(1)': 'ERR_CHANNEL_CLOSED',
+      'queue recvSync() while a recv() waits': 'ERR_CHANNEL_CLOSED',
+      'broadcast pending': 'ERR_CHANNEL_CLOSED',
+      'broadcast stats()': 'ERR_CHANNEL_CLOSED',
+      'watch stats()': 'ERR_CHANNEL_CLOSED',
+    });
+    await assert.rejects(tx.send('after'), { code: 'ERR_CHANNEL_DISCONNECTED' });
+  });
+});
