@@ -215,6 +215,7 @@ class Receiver {
   read(maxBytes) {
     validateInteger(maxBytes, 'maxBytes', 0, 2 ** 31 - 1);
     const chunks = [];
+    const done = []; // read to the end: released once copied (a release detaches a pool buffer)
     let total = 0;
     while (total < maxBytes && this.#waiters.length === 0 && this.#fill()) {
       const buffer = this.#queue[this.#head];
@@ -226,16 +227,21 @@ class Receiver {
       if (this.#headOffset === buffer.byteLength) {
         this.#queue[this.#head++] = undefined;
         this.#headOffset = 0;
-        this.#native.release(buffer);
+        done.push(buffer);
       }
     }
-    if (chunks.length === 1) return chunks[0].slice();
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.byteLength;
+    let out;
+    if (chunks.length === 1) {
+      out = chunks[0].slice();
+    } else {
+      out = new Uint8Array(total);
+      let at = 0;
+      for (const c of chunks) {
+        out.set(c, at);
+        at += c.byteLength;
+      }
     }
+    for (const buffer of done) this.#native.release(buffer);
     return out;
   }
 
