@@ -50,8 +50,12 @@ const STATUS_MESSAGES = {
   [Status.CORRUPT]: 'the channel\'s shared memory holds impossible values (corrupted)',
 };
 
-/** The ChannelError for a native status that is not OK. */
+/**
+ * The ChannelError for a native status that is not OK; ERR_CHANNEL_CLOSED for none
+ * (undefined: the thread is stopping, see unlessStopping()).
+ */
 function errorForStatus(status) {
+  if (status === undefined) return channelError('ERR_CHANNEL_CLOSED');
   const code = STATUS_CODES[status];
   if (code === undefined) return new Error(`ringport: unexpected native status ${status}`);
   return channelError(code, STATUS_MESSAGES[status]);
