@@ -50,8 +50,12 @@ const STATUS_MESSAGES = {
   [Status.CORRUPT]: 'the channel\'s shared memory holds impossible values (corrupted)',
 };
 
-/** The ChannelError for a native status that is not OK. */
+/**
+ * The ChannelError for a native status that is not OK; ERR_CHANNEL_CLOSED for none
+ * (undefined: the thread is stopping, see unlessStopping()).
+ */
 function errorForStatus(status) {
+  if (status === undefined) return channelError('ERR_CHANNEL_CLOSED');
   const code = STATUS_CODES[status];
   if (code === undefined) return new Error(`ringport: unexpected native status ${status}`);
   return channelError(code, STATUS_MESSAGES[status]);
@@ -69,6 +73,20 @@ function endError(status, errorInfo) {
   return remoteError(name, message ?? 'the sender closed the channel with an error', code);
 }
 
+/**
+ * `result`, the value a native method returned, or a ChannelError ERR_CHANNEL_CLOSED
+ * thrown if it is undefined: once this thread is stopping after an uncaught exception,
+ * the microtasks already queued still run, but N-API refuses what a native method
+ * needs (finding its object, making an object or a buffer) and cannot throw either, so
+ * the method returns undefined. Nothing can be received in this thread any more.
+ */
+function unlessStopping(result) {
+  if (result !== undefined) return result;
+  const error = channelError('ERR_CHANNEL_CLOSED');
+  Error.captureStackTrace?.(error, unlessStopping);
+  throw error;
+}
+
 module.exports = {
   native,
   Status,
@@ -77,5 +95,6 @@ module.exports = {
   Flags,
   errorForStatus,
   endError,
+  unlessStopping,
   layoutVersion: native.layoutVersion,
 };

@@ -1,6 +1,6 @@
 'use strict';
 
-const { native, Role, Kind, errorForStatus } = require('./binding');
+const { native, Role, Kind, errorForStatus, unlessStopping } = require('./binding');
 const { channelError, argTypeError } = require('./errors');
 const { InstantSender, RESOLVED } = require('./instant-sender');
 const { toBytes, validateObject } = require('./validate');
@@ -44,7 +44,7 @@ class Broadcast extends SharedChannel {
     const o = receiverOptions(options);
     const { view, info } = this[ATTACHED];
     const nativeReceiver = new native.BroadcastReceiver(view, !o.zeroCopy);
-    const stats = () => this.#receiverStats(nativeReceiver.stats());
+    const stats = () => this.#receiverStats(unlessStopping(nativeReceiver.stats()));
     return new Receiver(nativeReceiver, stats, info, { bytesFraming: false, ...o });
   }
 
@@ -53,12 +53,12 @@ class Broadcast extends SharedChannel {
    * receiver's; `pending` is per receiver (see `receiver.stats()`), 0 here.
    */
   stats() {
-    const s = this[ATTACHED].native.stats();
+    const s = unlessStopping(this[ATTACHED].native.stats());
     return statsOf(s, { lagged: s.lagged });
   }
 
   #receiverStats(r) {
-    return statsOf(this[ATTACHED].native.stats(), {
+    return statsOf(unlessStopping(this[ATTACHED].native.stats()), {
       received: r.received,
       bytesReceived: r.bytesReceived,
       dropped: r.missed,

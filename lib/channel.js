@@ -1,6 +1,6 @@
 'use strict';
 
-const { native, Status, Role, Kind, Flags, errorForStatus } = require('./binding');
+const { native, Status, Role, Kind, Flags, errorForStatus, unlessStopping } = require('./binding');
 const { validateObject, validateOneOf } = require('./validate');
 const { SharedChannel, ATTACHED, attachment, claim, sizeOptions, statsOf } = require('./memory');
 const { Sender } = require('./sender');
@@ -74,7 +74,7 @@ class Channel extends SharedChannel {
   }
 
   stats() {
-    const s = this[ATTACHED].native.stats();
+    const s = unlessStopping(this[ATTACHED].native.stats());
     return statsOf(s, {
       dropped: s.dropped,
       pending: s.sent - s.received - s.dropped,

@@ -2,7 +2,7 @@
 
 // The sending end of the kinds whose sends never wait (Broadcast, Watch, Mailbox):
 // a send either takes effect at once or fails; nothing keeps the event loop alive.
-const { Status, errorForStatus } = require('./binding');
+const { errorForStatus } = require('./binding');
 const { channelError, errorParts } = require('./errors');
 const { toBytes } = require('./validate');
 
@@ -38,8 +38,8 @@ class InstantSender {
   trySend(data) {
     const bytes = toBytes(data);
     if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
-    const status = this.#native.send(bytes) ?? Status.OK; // native send answers undefined for OK
-    if (status !== Status.OK) throw errorForStatus(status);
+    const status = this.#native.send(bytes); // true, or why not (see Sender#sendOne)
+    if (status !== true) throw errorForStatus(status);
     return true;
   }
 

@@ -1,6 +1,6 @@
 'use strict';
 
-const { native, Status, endError } = require('./binding');
+const { native, Status, endError, unlessStopping } = require('./binding');
 const { ChannelError, channelError, argTypeError } = require('./errors');
 const { validateObject, validateInteger, validateTimeout } = require('./validate');
 const { waitOptions, NO_WAIT } = require('./wait');
@@ -147,7 +147,7 @@ class Receiver {
     if (this.#waiters.length === 0 && this.#fill()) return this.#take();
     if (this.#lag) throw this.#takeLag();
     if (this.#ended) return this.#settled();
-    const result = this.#native.recvSync(timeout === undefined ? -1 : timeout, this.#spin);
+    const result = unlessStopping(this.#native.recvSync(timeout === undefined ? -1 : timeout, this.#spin));
     if (typeof result !== 'number') {
       this.#queue = this.#bytesFraming ? coalesce([result], this.#inlineMax) : [result];
       this.#head = 0;
@@ -215,6 +215,7 @@ class Receiver {
   read(maxBytes) {
     validateInteger(maxBytes, 'maxBytes', 0, 2 ** 31 - 1);
     const chunks = [];
+    const done = []; // read to the end: released once copied (a release detaches a pool buffer)
     let total = 0;
     while (total < maxBytes && this.#waiters.length === 0 && this.#fill()) {
       const buffer = this.#queue[this.#head];
@@ -226,16 +227,21 @@ class Receiver {
       if (this.#headOffset === buffer.byteLength) {
         this.#queue[this.#head++] = undefined;
         this.#headOffset = 0;
-        this.#giveBack(buffer);
+        done.push(buffer);
       }
     }
-    if (chunks.length === 1) return chunks[0].slice();
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      out.set(c, at);
-      at += c.byteLength;
+    let out;
+    if (chunks.length === 1) {
+      out = chunks[0].slice();
+    } else {
+      out = new Uint8Array(total);
+      let at = 0;
+      for (const c of chunks) {
+        out.set(c, at);
+        at += c.byteLength;
+      }
     }
+    for (const buffer of done) this.#giveBack(buffer);
     return out;
   }
 
@@ -247,7 +253,7 @@ class Receiver {
       this.#giveBack(this.#take());
       dropped++;
     }
-    if (dropped < n && !this.#ended) dropped += this.#native.discard(n - dropped);
+    if (dropped < n && !this.#ended) dropped += unlessStopping(this.#native.discard(n - dropped));
     return dropped;
   }
 
@@ -484,13 +490,11 @@ class Receiver {
   }
 
   // pollInto(): count | -status | large buffers. Throws once this thread is stopping
-  // (an uncaught exception still runs the queued microtasks: a loop that keeps finding
-  // messages must not keep this thread alive). Always the staging buffer's own `max`:
-  // pollInto() puts the payloads after a header sized by the max it is given.
+  // (unlessStopping(): a loop that keeps finding messages must not keep this thread
+  // alive). Always the staging buffer's own `max`: pollInto() puts the payloads after
+  // a header sized by the max it is given.
   #poll(staging, stageMax) {
-    const result = this.#native.pollInto(staging.max, staging.buffer, stageMax, this.#pullBytes);
-    if (result === undefined) throw channelError('ERR_CHANNEL_CLOSED');
-    return result;
+    return unlessStopping(this.#native.pollInto(staging.max, staging.buffer, stageMax, this.#pullBytes));
   }
 
   // A poll found nothing (EMPTY), or the end, or that a broadcast receiver lagged.

@@ -1,6 +1,6 @@
 'use strict';
 
-const { native, Status, errorForStatus } = require('./binding');
+const { native, Status, errorForStatus, unlessStopping } = require('./binding');
 const { channelError, abortError, argTypeError, argValueError, errorParts } = require('./errors');
 const { toBytes, validateObject, validateInteger, validateTimeout, validateSignal, MAX_MESSAGE_SIZE } = require('./validate');
 const { waitOptions, watch, NO_WAIT } = require('./wait');
@@ -180,7 +180,7 @@ class Sender {
   reserve(size) {
     validateInteger(size, 'size', 0, MAX_MESSAGE_SIZE);
     if (this.#closed) throw channelError('ERR_CHANNEL_CLOSED');
-    const lease = this.#native.reserve(size);
+    const lease = unlessStopping(this.#native.reserve(size));
     if (lease === null) {
       const view = new Uint8Array(size);
       this.#reserved.set(view, null);
@@ -328,7 +328,7 @@ class Sender {
         head.watcher.disarm();
         head.resolve?.();
       } else if (status === Status.FULL) {
-        if (this.#native.arm(head.bytes.byteLength)) return this.#native.setWaiting(true);
+        if (unlessStopping(this.#native.arm(head.bytes.byteLength))) return this.#native.setWaiting(true);
       } else {
         return this.#fail(errorForStatus(status));
       }
@@ -346,7 +346,7 @@ class Sender {
         }
       } else if (status !== Status.FULL) {
         return this.#fail(errorForStatus(status));
-      } else if (this.#native.arm(1)) {
+      } else if (unlessStopping(this.#native.arm(1))) {
         return this.#native.setWaiting(true);
       }
     }
@@ -429,10 +429,12 @@ class Sender {
     return true;
   }
 
-  // One message to native code, never waiting: its Status (native send() answers
-  // undefined for OK, which costs it no new value).
+  // One message to native code, never waiting: its Status. Native send() answers true
+  // for OK (no new value per call), and undefined when this thread is stopping, which
+  // errorForStatus() turns into ERR_CHANNEL_CLOSED.
   #sendOne(bytes) {
-    return this.#native.send(bytes) ?? Status.OK;
+    const status = this.#native.send(bytes);
+    return status === true ? Status.OK : status;
   }
 
   // Hands the staged bytes to native code in one send. If the channel is full they

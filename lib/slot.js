@@ -3,7 +3,7 @@
 // What Watch and Mailbox share: a channel over one value slot that each send replaces
 // (src/core/value_slot.hpp), its sender, and its receivers. watch.js and mailbox.js
 // add the public classes.
-const { native, Status, Role, Kind, errorForStatus, endError } = require('./binding');
+const { native, Status, Role, Kind, errorForStatus, endError, unlessStopping } = require('./binding');
 const { InstantSender } = require('./instant-sender');
 const { SharedChannel, ATTACHED, attachment, claim, statsOf } = require('./memory');
 const { MAX_CAPACITY, validateObject, validateInteger } = require('./validate');
@@ -45,7 +45,7 @@ class ValueChannel extends SharedChannel {
 
   stats() {
     const nativeChannel = this[ATTACHED].native;
-    return statsOf(nativeChannel.stats(), nativeChannel.valueStats()); // { dropped, pending, pendingBytes }
+    return statsOf(unlessStopping(nativeChannel.stats()), unlessStopping(nativeChannel.valueStats())); // { dropped, pending, pendingBytes }
   }
 }
 

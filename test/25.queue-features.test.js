@@ -231,6 +231,20 @@ describe('Queue: backpressure modes, batches, waiting options', () => {
       assert.equal(Buffer.from(rx.read(100)).toString(), '!!');
       assert.equal(rx.pendingBytes, 0);
     });
+
+    it('read(maxBytes) copies pool-backed messages to their end, then gives their slabs back', () => {
+      const ch = new Channel({ capacity: 1 << 16 });
+      const tx = ch.sender();
+      const rx = ch.receiver();
+      tx.trySend(bytes(10000, 1)); // above the inline size: a zero-copy buffer over a slab
+      assert.deepEqual(Buffer.from(rx.read(6000)), bytes(6000, 1));
+      assert.deepEqual(Buffer.from(rx.read(6000)), bytes(4000, 1), 'the end of a message read in part');
+      tx.trySend(bytes(10000, 2));
+      tx.trySend('!!');
+      assert.deepEqual(Buffer.from(rx.read(20000)), Buffer.concat([bytes(10000, 2), Buffer.from('!!')]), 'across the end of one');
+      assert.equal(rx.pendingBytes, 0);
+      assert.equal(ch.stats().pool.inUse, 0, 'read() released the slabs');
+    });
   });
 
   describe("framing: 'bytes'", () => {

@@ -505,3 +505,52 @@ describe('Ends that leave memory behind, without a crash', () => {
     await assert.rejects(rx.recv(), { code: 'ERR_CHANNEL_DISCONNECTED' });
   });
 });
+
+describe('Channel ends in a thread that is stopping', () => {
+  // A worker whose microtask throws still runs the microtasks queued after it, while
+  // N-API refuses what native methods need: they return undefined, which used to
+  // surface as TypeErrors (reading the counters of undefined stats, the byteLength of
+  // an undefined message, a lease of undefined), as "unexpected native status
+  // undefined", or as a send() on a full channel that retried for ever, so that the
+  // thread never stopped.
+  it('every call that needs native code throws or rejects ERR_CHANNEL_CLOSED after an uncaught exception', async () => {
+    const queue = new Channel({ capacity: QUEUE_CAPACITY });
+    const tx = queue.sender();
+    const report = new SharedArrayBuffer(4096);
+    const worker = startWorker('stopping-ends', {
+      queue: queue.handle,
+      outbox: new Channel({ capacity: 4096 }).handle,
+      broadcast: new Broadcast().handle,
+      watch: new Watch().handle,
+      report,
+      crashMessage: CRASH_MESSAGE,
+    });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    await assert.rejects(worker.exited, { message: CRASH_MESSAGE });
+    let timer;
+    const code = await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, GIVE_UP_MS)))]);
+    clearTimeout(timer);
+    if (code === undefined) await worker.terminate();
+    const length = Atomics.load(new Int32Array(report, 0, 1), 0);
+    const outcomes = length === 0 ? {} : JSON.parse(String.fromCharCode(...new Uint8Array(report, 4, length)));
+    assert.equal(code, 1, `the worker did not stop after its uncaught exception; the calls that finished: ${JSON.stringify(outcomes)}`);
+    assert.ok(length > 0, 'the microtask queued after the crash did not finish');
+    assert.deepEqual(outcomes, {
+      'queue pending': 'ERR_CHANNEL_CLOSED',
+      'queue pendingBytes': 'ERR_CHANNEL_CLOSED',
+      'queue stats()': 'ERR_CHANNEL_CLOSED',
+      'queue discard(1)': 'ERR_CHANNEL_CLOSED',
+      'queue recvSync() while a recv() waits': 'ERR_CHANNEL_CLOSED',
+      'broadcast pending': 'ERR_CHANNEL_CLOSED',
+      'broadcast stats()': 'ERR_CHANNEL_CLOSED',
+      'watch stats()': 'ERR_CHANNEL_CLOSED',
+      'sender reserve()': 'ERR_CHANNEL_CLOSED',
+      'sender sendSync() on a full channel': 'ERR_CHANNEL_CLOSED',
+      'sender stats()': 'ERR_CHANNEL_CLOSED',
+      'sender commit() on a full channel': 'ERR_CHANNEL_CLOSED',
+      'sender send() on a full channel': 'ERR_CHANNEL_CLOSED',
+      'sender ready() on a full channel': 'ERR_CHANNEL_CLOSED',
+    });
+    await assert.rejects(tx.send('after'), { code: 'ERR_CHANNEL_DISCONNECTED' });
+  });
+});

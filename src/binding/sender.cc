@@ -54,12 +54,13 @@ namespace {
 uint64_t reservation_key(const Lease& lease) { return (uint64_t{lease.cls} << 32) | lease.index; }
 }  // namespace
 
-// undefined for Ok: the common answer costs no new value (lib/sender.js #sendOne).
+// true for Ok: the common answer costs no new value (lib/sender.js #sendOne); undefined
+// only when N-API refused to run (a thread stopping, lib/binding.js unlessStopping).
 napi_value SenderWrap::Send(napi_env env, napi_value data) {
   const Status s = send_value(Napi::Env(env), *producer_, *attachment_.hub, data);
-  if (s == Status::Ok) return nullptr;
   napi_value status;
-  NAPI_THROW_IF_FAILED(env, napi_create_int32(env, static_cast<int32_t>(s), &status), nullptr);
+  const napi_status made = s == Status::Ok ? napi_get_boolean(env, true, &status) : napi_create_int32(env, static_cast<int32_t>(s), &status);
+  NAPI_THROW_IF_FAILED(env, made, nullptr);
   return status;
 }
 

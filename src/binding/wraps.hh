@@ -124,7 +124,9 @@ napi_property_descriptor direct_method(const char* name, W* self) {
 // The same for a one-argument method called once per message, without
 // node-addon-api's CallbackInfo: it fetches six arguments and `this` on every call,
 // and with the result made by napi_create_double that was ~200 of the ~680
-// instructions of a 64 B trySend() (callgrind). A missing argument is undefined.
+// instructions of a 64 B trySend() (callgrind). A missing argument is undefined; a
+// method that cannot run (N-API refuses a stopping thread, and cannot throw there
+// either) answers undefined.
 template <class W, napi_value (W::*Method)(napi_env, napi_value)>
 napi_value call_direct_1(napi_env env, napi_callback_info cb) {
   size_t argc = 1;
@@ -167,7 +169,7 @@ class SenderWrap : public Napi::ObjectWrap<SenderWrap> {
   ~SenderWrap();
 
  private:
-  napi_value Send(napi_env env, napi_value data);          // (data) -> undefined if sent, else status; never waits
+  napi_value Send(napi_env env, napi_value data);          // (data) -> true if sent, else status; never waits
   Napi::Value SendBatch(const Napi::CallbackInfo& info); // (data[]) -> how many were sent before one did not fit
   Napi::Value SendPacked(const Napi::CallbackInfo& info); // (bytes, lengths, count) -> the same, for packed messages
   Napi::Value Room(const Napi::CallbackInfo& info);      // (length) -> status a send of that size would get
@@ -236,7 +238,7 @@ class BroadcastSenderWrap : public Napi::ObjectWrap<BroadcastSenderWrap> {
   explicit BroadcastSenderWrap(const Napi::CallbackInfo& info);  // (view), the sender role claimed
 
  private:
-  napi_value Send(napi_env env, napi_value data);         // (data) -> undefined if sent, else status
+  napi_value Send(napi_env env, napi_value data);         // (data) -> true if sent, else status
   Napi::Value SendBatch(const Napi::CallbackInfo& info);  // (data[]) -> how many were sent before one failed
   void Close(const Napi::CallbackInfo& info);
   void CloseWithError(const Napi::CallbackInfo& info);    // (name, message, code)
@@ -286,7 +288,7 @@ class ValueSenderWrap : public Napi::ObjectWrap<ValueSenderWrap> {
   explicit ValueSenderWrap(const Napi::CallbackInfo& info);  // (view, kind); the caller claimed the sender role
 
  private:
-  napi_value Send(napi_env env, napi_value value);  // (data) -> undefined if sent, else status; never waits
+  napi_value Send(napi_env env, napi_value value);  // (data) -> true if sent, else status; never waits
   void Close(const Napi::CallbackInfo& info);
   void CloseWithError(const Napi::CallbackInfo& info);  // (name, message, code)
 
