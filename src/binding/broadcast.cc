@@ -21,13 +21,10 @@ BroadcastSenderWrap::BroadcastSenderWrap(const Napi::CallbackInfo& info)
   NAPI_THROW_IF_FAILED_VOID(info.Env(), napi_define_properties(info.Env(), info.This(), std::size(hot), hot));
 }
 
-// true for Ok, as SenderWrap::Send (lib/instant-sender.js).
+// true for Ok, else the status (send_answer(); lib/instant-sender.js).
 napi_value BroadcastSenderWrap::Send(napi_env env, napi_value data) {
   const Status s = send_value(Napi::Env(env), *producer_, *attachment_.hub, data);
-  napi_value status;
-  const napi_status made = s == Status::Ok ? napi_get_boolean(env, true, &status) : napi_create_int32(env, static_cast<int32_t>(s), &status);
-  NAPI_THROW_IF_FAILED(env, made, nullptr);
-  return status;
+  return send_answer(env, s);
 }
 
 Napi::Value BroadcastSenderWrap::SendBatch(const Napi::CallbackInfo& info) {

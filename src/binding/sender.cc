@@ -54,14 +54,10 @@ namespace {
 uint64_t reservation_key(const Lease& lease) { return (uint64_t{lease.cls} << 32) | lease.index; }
 }  // namespace
 
-// true for Ok: the common answer costs no new value (lib/sender.js #sendOne); undefined
-// only when N-API refused to run (a thread stopping, lib/binding.js unlessStopping).
+// true for Ok, else the status (send_answer(); lib/sender.js #sendOne).
 napi_value SenderWrap::Send(napi_env env, napi_value data) {
   const Status s = send_value(Napi::Env(env), *producer_, *attachment_.hub, data);
-  napi_value status;
-  const napi_status made = s == Status::Ok ? napi_get_boolean(env, true, &status) : napi_create_int32(env, static_cast<int32_t>(s), &status);
-  NAPI_THROW_IF_FAILED(env, made, nullptr);
-  return status;
+  return send_answer(env, s);
 }
 
 Napi::Value SenderWrap::SendBatch(const Napi::CallbackInfo& info) {

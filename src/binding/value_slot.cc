@@ -31,7 +31,7 @@ ValueSenderWrap::ValueSenderWrap(const Napi::CallbackInfo& info)
   NAPI_THROW_IF_FAILED_VOID(info.Env(), napi_define_properties(info.Env(), info.This(), std::size(hot), hot));
 }
 
-// true for Ok, as SenderWrap::Send (lib/instant-sender.js).
+// true for Ok, else the status (send_answer(); lib/instant-sender.js).
 napi_value ValueSenderWrap::Send(napi_env env, napi_value value) {
   const uint8_t* data;
   size_t length;
@@ -42,10 +42,7 @@ napi_value ValueSenderWrap::Send(napi_env env, napi_value value) {
     s = writer_->try_send(data, static_cast<uint32_t>(length), &rang);
     if (rang) attachment_.hub->wake(Side::Receiver);  // every receiver's event loop re-checks
   }
-  napi_value status;
-  const napi_status made = s == Status::Ok ? napi_get_boolean(env, true, &status) : napi_create_int32(env, static_cast<int32_t>(s), &status);
-  NAPI_THROW_IF_FAILED(env, made, nullptr);
-  return status;
+  return send_answer(env, s);
 }
 
 void ValueSenderWrap::Close(const Napi::CallbackInfo&) { endpoint_->end(true); }

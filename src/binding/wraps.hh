@@ -263,6 +263,16 @@ Status send_value(Napi::Env env, Producer& producer, Hub& hub, napi_value value)
   return s;
 }
 
+// What a native send answers: true for Ok (a value V8 already has: the common answer
+// allocates nothing), else the Status. Never undefined, which is what a method N-API
+// refuses to run returns in a stopping thread (lib/binding.js unlessStopping()).
+inline napi_value send_answer(napi_env env, Status s) {
+  napi_value answer;
+  const napi_status made = s == Status::Ok ? napi_get_boolean(env, true, &answer) : napi_create_int32(env, static_cast<int32_t>(s), &answer);
+  NAPI_THROW_IF_FAILED(env, made, nullptr);
+  return answer;
+}
+
 template <class Producer>
 uint32_t send_values(Napi::Env env, Producer& producer, Hub& hub, const Napi::Array& list) {
   const uint32_t n = list.Length();
