@@ -466,9 +466,9 @@ class Receiver {
     return buffer;
   }
 
-  // release() for a buffer this receiver took from #queue, without the native call
-  // (~600 instructions) while nothing it pulled was over pool or heap memory: until
-  // then every buffer is a copy, which holds nothing to give back.
+  // release() for a buffer this receiver took from #queue, without the crossing into
+  // native code while nothing it pulled was over pool or heap memory: until then
+  // every buffer is a copy, which holds nothing to give back.
   #giveBack(buffer) {
     if (this.#staging?.lent) this.#native.release(buffer);
   }
