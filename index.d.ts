@@ -12,6 +12,8 @@
 /**
  * The `code` of a {@link ChannelError}:
  * - `ERR_CHANNEL_CLOSED`: this end (or the whole channel) was closed; no more sends.
+ *   Also what every call that needs native code throws or rejects with in a thread that
+ *   is stopping after an uncaught exception (its queued microtasks still run).
  * - `ERR_CHANNEL_FULL`: a `send()` under `backpressure: 'reject'` found no room.
  * - `ERR_CHANNEL_DISCONNECTED`: the other end is gone without a graceful close (its
  *   thread exited or was terminated, it was garbage-collected, or a receiver closed).
