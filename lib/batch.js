@@ -10,9 +10,9 @@ const EMPTY = new ArrayBuffer(0);
 
 /**
  * A buffer the native receiver's pollInto() copies small messages into: a header of
- * 1 + `max` u32 (the count, then each message's length, or LARGE | its index in the
- * array of large buffers pollInto() returned), rounded up to 8 bytes, then the small
- * payloads back to back. Reused for every poll: what is handed out is cut out of it.
+ * 1 + `max` u32 (the count, then each message's length, or LARGE (| LENT) | its index
+ * in the array of large buffers pollInto() returned), rounded up to 8 bytes, then the
+ * small payloads back to back. Reused for every poll: what is handed out is cut out of it.
  */
 class Staging {
   constructor(max, payloadBytes) {

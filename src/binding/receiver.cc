@@ -201,11 +201,11 @@ Status ReceiverWrapOf<Consumer>::drain(Napi::Env env, std::size_t max, napi_valu
 // that gets its own buffer: a pool or heap message (also flagged kLentMessage: its
 // buffer is one release() can give back), one larger than `stageMax`, or one that
 // does not fit. Stops early once pool and heap messages reach `largeBytes`: each holds
-// a slab (or heap block) until its buffer is released, so pulling many would empty the pool while the
-// ring refills it. Returns `large` if there was any, else the count; -status when there
-// was nothing. A batch of small messages costs one crossing and no allocation here:
-// lib/receiver.js cuts them out of `staging`. The staging memory is an ArrayBuffer's
-// backing store, which V8 never moves.
+// a slab (or heap block) until its buffer is released, so pulling many would empty
+// the pool while the ring refills it. Returns `large` if there was any, else the
+// count; -status when there was nothing. A batch of small messages costs one crossing
+// and no allocation here: lib/receiver.js cuts them out of `staging`. The staging
+// memory is an ArrayBuffer's backing store, which V8 never moves.
 template <class Consumer>
 Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

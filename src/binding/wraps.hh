@@ -122,11 +122,11 @@ napi_property_descriptor direct_method(const char* name, W* self) {
 }
 
 // The same for a one-argument method called once per message, without
-// node-addon-api's CallbackInfo: it fetches six arguments and `this` on every call,
-// and with the result made by napi_create_double that was ~200 of the ~680
-// instructions of a 64 B trySend() (callgrind). A missing argument is undefined; a
-// method that cannot run (N-API refuses a stopping thread, and cannot throw there
-// either) answers undefined.
+// node-addon-api's CallbackInfo, which fetches six arguments and `this` on every call:
+// with the Napi::Number result (napi_create_double) that was ~130 of the 683
+// instructions of a 64 B trySend() under callgrind (docs/performance.md, "One native
+// call per message"). A missing argument is undefined; a method that cannot run
+// (N-API refuses a stopping thread, and cannot throw there either) answers undefined.
 template <class W, napi_value (W::*Method)(napi_env, napi_value)>
 napi_value call_direct_1(napi_env env, napi_callback_info cb) {
   size_t argc = 1;
