@@ -93,9 +93,19 @@ class BroadcastSender extends InstantSender {
       return Promise.reject(error);
     }
     if (this.closed) return Promise.reject(channelError('ERR_CHANNEL_CLOSED'));
-    const sent = this.#native.sendBatch(items);
-    if (sent === items.length) return RESOLVED;
-    return Promise.reject(errorForStatus(this.#native.send(items[sent])));
+    let sent = 0;
+    while (sent !== items.length) {
+      const took = this.#native.sendBatch(sent === 0 ? items : items.slice(sent));
+      if (took === undefined) return Promise.reject(errorForStatus(undefined)); // this thread is stopping
+      sent += took;
+      if (sent === items.length) break;
+      // Sent alone, the message that stopped the batch says why (or goes, if what
+      // stopped it, such as memory for a large message, has passed meanwhile).
+      const status = this.#native.send(items[sent]);
+      if (status !== true) return Promise.reject(errorForStatus(status));
+      sent++;
+    }
+    return RESOLVED;
   }
 }
 

@@ -242,6 +242,18 @@ describe('Broadcast', () => {
     for await (const batch of b.batches()) for (const view of batch) seen.push(view.byteLength);
     assert.deepEqual(seen, [100, 100, 3]);
   });
+
+  it('sendBatch stops at a message it cannot send: what came before is published, the rest is not', async () => {
+    const bc = new Broadcast({ maxMessageSize: 100 });
+    const tx = bc.sender();
+    const rx = bc.receiver();
+    await assert.rejects(tx.sendBatch([numbered(0), Buffer.alloc(101), numbered(2)]), { code: 'ERR_MESSAGE_TOO_LARGE' });
+    await tx.sendBatch([numbered(3)]);
+    tx.close();
+    const got = [];
+    for await (const buf of rx) got.push(indexOf(buf));
+    assert.deepEqual(got, [0, 3]);
+  });
 });
 
 describe('Broadcast checks its handle kind natively too', () => {
