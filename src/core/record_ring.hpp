@@ -446,6 +446,7 @@ class RingConsumer {
   // positions stay in registers.
   template <class Accept>
   [[gnu::always_inline]] std::size_t consume_run(std::size_t max, Accept&& accept) noexcept {
+    if (max == 0) return 0;
     if (read_ == cached_tail_ && refresh_tail() != Status::Ok) return 0;  // peek() reports a corrupt tail
     // Locals: `accept` copies payloads, and a copy may alias any member, which would
     // then be reloaded for every record.
@@ -455,22 +456,27 @@ class RingConsumer {
     // Records never wrap, so the run ends at the end of the ring's lap that `read` is
     // in, or at tail if that comes first: one bound for both of parse()'s size checks.
     // (A record that ends exactly at the end of the lap ends the run; peek() goes on.)
+    // Within one lap offsets do not wrap, so the run walks a pointer from `read`'s
+    // offset to the bound's (read_ <= cached_tail_ always: refresh_tail() checks it).
     const uint64_t lap_end = (read | mask) + 1;
     const uint64_t end = cached_tail_ < lap_end ? cached_tail_ : lap_end;
+    uint8_t* const first = ring + (read & mask);
+    uint8_t* const stop = first + (end - read);
+    uint8_t* at = first;
     std::size_t n = 0;
-    for (; n < max && read != end; ++n) {
-      const uint64_t offset = read & mask;
+    while (at != stop) {
       // acquire: as in parse().
-      const uint64_t word = header_at(ring, offset).load(std::memory_order_acquire);
+      const uint64_t word = header_at(at, 0).load(std::memory_order_acquire);
       const uint32_t length = static_cast<uint32_t>(word);
       const uint32_t type = static_cast<uint32_t>(word >> 32) & 0xff;
       const uint64_t size = record_size(length);
       // The checks of parse(); a record that fails them is left to peek() to report.
-      if (!is_message_type(type) || size > end - read) break;
-      if (!accept(RecordView{static_cast<RecordType>(type), length, ring + offset + sizeof(RecordHeader)})) break;
-      read += size;
+      if (!is_message_type(type) || size > static_cast<uint64_t>(stop - at)) break;
+      if (!accept(RecordView{static_cast<RecordType>(type), length, at + sizeof(RecordHeader)})) break;
+      at += size;
+      if (++n == max) break;
     }
-    read_ = read;
+    read_ = read + static_cast<uint64_t>(at - first);
     pending_ = 0;
     return n;
   }
