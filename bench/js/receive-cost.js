@@ -3,7 +3,9 @@
 // What one received message costs the receiving thread, without a second thread:
 //   node bench/js/receive-cost.js [size=64]
 // 1. Making an ArrayBuffer of `size` bytes (the floor of a plain `for await`, which
-//    hands out one per message), best of 7 rounds of 1 M.
+//    hands out one per message), and a Uint8Array view into a shared buffer (the floor
+//    of batches(), which hands out one per message), best of 7 rounds of 1 M. Reading
+//    a view's byteLength, which V8 here calls as a getter (length it inlines).
 // 2. A `for await` loop over an iterator that only makes a new ArrayBuffer(size) per
 //    message: the floor of any receiver that hands out one buffer per message.
 // 3. Receiving with `for await` and with `batches()` from a channel this thread filled
@@ -39,6 +41,9 @@ function allocation() {
       new Uint8Array(b).set(new Uint8Array(source, at(i), size));
       return b;
     }),
+    'new Uint8Array(buffer, offset, size) (a batches() view)': bestOf((i) => new Uint8Array(source, at(i), size)),
+    'the same, then its .length': bestOf((i) => new Uint8Array(source, at(i), size).length),
+    'the same, then its .byteLength': bestOf((i) => new Uint8Array(source, at(i), size).byteLength),
   };
 }
 
@@ -120,9 +125,9 @@ function median(values) {
 
 async function main() {
   console.log(`${size} B messages, one thread, ${new Date().toISOString()}`);
-  for (const [name, ns] of Object.entries(allocation())) console.log(`  ${name.padEnd(52)} ${ns.toFixed(0)} ns`);
+  for (const [name, ns] of Object.entries(allocation())) console.log(`  ${name.padEnd(58)} ${ns.toFixed(0)} ns`);
   const rows = await receiving();
-  for (const [name, ns] of Object.entries(rows)) console.log(`  ${name.padEnd(52)} ${ns.toFixed(0)} ns per message`);
+  for (const [name, ns] of Object.entries(rows)) console.log(`  ${name.padEnd(58)} ${ns.toFixed(0)} ns per message`);
 }
 
 main();
