@@ -966,7 +966,12 @@ export class BroadcastSender implements AsyncDisposable {
   /** As {@link BroadcastSender.send}, synchronously. Throws instead of rejecting. */
   sendSync(data: MessageData): void;
 
-  /** Publishes every item of `list` in order, with one crossing into native code. Rejects as `send()`. */
+  /**
+   * Publishes every item of `list` in order, with one crossing into native code.
+   * Rejects as `send()`: an item that cannot be sent (`ERR_MESSAGE_TOO_LARGE`, or the
+   * sender closed) rejects the call, with the items before it published and it and
+   * the rest not. A bad item rejects the whole batch before anything is sent.
+   */
   sendBatch(list: readonly MessageData[]): Promise<void>;
 
   /** Graceful: no more sends; receivers get what was sent, then end. Idempotent. */

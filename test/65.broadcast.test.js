@@ -243,11 +243,12 @@ describe('Broadcast', () => {
     assert.deepEqual(seen, [100, 100, 3]);
   });
 
-  it('sendBatch stops at a message it cannot send: what came before is published, the rest is not', async () => {
+  it('sendBatch stops at a message it cannot send: what came before is published, the rest is not; a bad item sends nothing', async () => {
     const bc = new Broadcast({ maxMessageSize: 100 });
     const tx = bc.sender();
     const rx = bc.receiver();
     await assert.rejects(tx.sendBatch([numbered(0), Buffer.alloc(101), numbered(2)]), { code: 'ERR_MESSAGE_TOO_LARGE' });
+    await assert.rejects(tx.sendBatch([numbered(1), 42]), { code: 'ERR_INVALID_ARG_TYPE' }); // nothing sent
     await tx.sendBatch([numbered(3)]);
     tx.close();
     const got = [];
