@@ -454,10 +454,10 @@ class RingConsumer {
     const uint64_t mask = mask_;
     uint64_t read = read_;
     // Records never wrap, so the run ends at the end of the ring's lap that `read` is
-    // in, or at tail if that comes first: one bound for both of parse()'s size checks.
-    // (A record that ends exactly at the end of the lap ends the run; peek() goes on.)
-    // Within one lap offsets do not wrap, so the run walks a pointer from `read`'s
-    // offset to the bound's (read_ <= cached_tail_ always: refresh_tail() checks it).
+    // in, or at tail if that comes first: one bound for both of parse()'s size checks,
+    // and within it a pointer walks the records (read_ <= cached_tail_ always:
+    // refresh_tail() checks it). A record that ends exactly at the end of the lap ends
+    // the run; peek() goes on.
     const uint64_t lap_end = (read | mask) + 1;
     const uint64_t end = cached_tail_ < lap_end ? cached_tail_ : lap_end;
     uint8_t* const first = ring + (read & mask);
