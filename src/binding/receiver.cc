@@ -223,43 +223,62 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   // so a receive loop that keeps finding messages would never stop: undefined tells
   // lib/receiver.js to throw (making an ArrayBuffer, which fails then, used to).
   if (env_stopping(env)) return env.Undefined();
-  auto* lengths = static_cast<uint32_t*>(data);  // ArrayBuffer memory is aligned for any element type
-  uint8_t* const payload = static_cast<uint8_t*>(data) + header;
-  const size_t room = size - header;
-  size_t used = 0;
-  uint32_t count = 0;
+  auto* const lengths = static_cast<uint32_t*>(data);  // ArrayBuffer memory is aligned for any element type
   napi_value large = nullptr;
   uint32_t large_count = 0;
   double large_bytes = 0;
   bool failed = false;
   bool rang = false;
-  const Status s = consumer_->drain(
-      max,
-      [&](Message& m) noexcept {
-        if (m.owner == Message::Owner::Ring && m.length <= stage_max && m.length <= room - used) {
-          if (m.length) std::memcpy(payload + used, m.data, m.length);
-          used += m.length;
-          lengths[1 + count++] = m.length;
-          return true;
-        }
-        napi_value buffer = m.owner == Message::Owner::Ring ? copy_out(env, m) : wrap_external(env, m);
-        if (buffer == nullptr || (large == nullptr && napi_create_array(env, &large) != napi_ok) ||
-            napi_set_element(env, large, large_count, buffer) != napi_ok) {
-          failed = true;
-          return false;
-        }
-        // Only a pool or heap message's buffer can hold memory that release() gives back.
-        lengths[1 + count++] = kLargeMessage | (m.owner != Message::Owner::Ring ? kLentMessage : 0) | large_count++;
-        if (m.owner != Message::Owner::Ring) large_bytes += m.length;  // a copy pins nothing
-        return large_bytes < large_budget;
-      },
-      &rang);
+  // A message that gets its own buffer: its length word for `lengths`, or 0 to stop
+  // after it (`failed`, or the budget of pool and heap messages is spent, with
+  // `*more` false). Out of line, so that the staged path keeps its state in registers.
+  auto take_large = [&] [[gnu::noinline]] (Message& m, bool* more) noexcept -> uint32_t {
+    napi_value buffer = m.owner == Message::Owner::Ring ? copy_out(env, m) : wrap_external(env, m);
+    if (buffer == nullptr || (large == nullptr && napi_create_array(env, &large) != napi_ok) ||
+        napi_set_element(env, large, large_count, buffer) != napi_ok) {
+      failed = true;
+      return 0;
+    }
+    if (m.owner != Message::Owner::Ring) large_bytes += m.length;  // a copy pins nothing
+    *more = large_bytes < large_budget;
+    // Only a pool or heap message's buffer can hold memory that release() gives back.
+    return kLargeMessage | (m.owner != Message::Owner::Ring ? kLentMessage : 0) | large_count++;
+  };
+  // The visitor holds what its staged path changes or reads as fields of its own, one
+  // load away (drain() holds it by reference), and loads and stores them all before
+  // the copy: after it (a call, which may write anywhere) they would be loaded again.
+  struct Stage {
+    uint8_t* const payload;
+    const size_t room;
+    uint32_t* const lengths;
+    const uint32_t stage_max;
+    decltype(take_large)& large;
+    size_t used = 0;
+    uint32_t count = 0;
+
+    bool operator()(Message& m) noexcept {
+      const uint32_t length = m.length;
+      if (m.owner != Message::Owner::Ring || length > stage_max || length > room - used) [[unlikely]] {
+        bool more = true;
+        const uint32_t word = large(m, &more);
+        if (word == 0) return false;
+        lengths[1 + count++] = word;
+        return more;
+      }
+      uint8_t* const to = payload + used;
+      used += length;
+      lengths[1 + count++] = length;
+      if (length) std::memcpy(to, m.data, length);
+      return true;
+    }
+  } stage{static_cast<uint8_t*>(data) + header, size - header, lengths, stage_max, take_large};
+  const Status s = consumer_->drain(max, stage, &rang);
   if (rang) arena_->attachment.hub->wake(Side::Sender);
   if (failed) throw Napi::Error::New(env, "out of memory while receiving");
   if (s != Status::Ok) return Napi::Number::New(env, -static_cast<int>(s));
-  lengths[0] = count;
+  lengths[0] = stage.count;
   if (large != nullptr) return Napi::Value(env, large);
-  return Napi::Number::New(env, count);
+  return Napi::Number::New(env, stage.count);
 }
 
 // Drops up to `n` buffered messages without making buffers of them.
