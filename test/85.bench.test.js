@@ -74,6 +74,11 @@ describe('benchmark', function () {
     await assert.rejects(runJson('throughput.js', ['thread-stream', 64, 'w2m', '--messages=10']), /usage/);
   });
 
+  it('receive-loop.js receives every message it sent, round after round', async () => {
+    const { stdout } = await run(process.execPath, [path.join(BENCH, 'receive-loop.js'), 1024, 3], { timeout: 60000 });
+    assert.equal(stdout.trim(), 'received 768 messages of 1024 B');
+  });
+
   for (const name of ['ringport', 'ringport-spin-0', 'ringport-spin-200', 'ringport-sync', 'mc', 'sab-ring']) {
     it(`latency.js ${name} completes round trips and reports percentiles`, async () => {
       const r = await runJson('latency.js', [name, 0.05]);
