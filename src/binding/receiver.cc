@@ -229,9 +229,9 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   double large_bytes = 0;
   bool failed = false;
   bool rang = false;
-  // A message that gets its own buffer: its length word for `lengths`, or 0 to stop
-  // after it (`failed`, or the budget of pool and heap messages is spent, with
-  // `*more` false). Out of line, so that the staged path keeps its state in registers.
+  // A message that gets its own buffer: its length word for `lengths`, with `*more`
+  // false once pool and heap messages reach the budget; 0 if no buffer could be made
+  // (`failed`). Out of line, so that the staged path keeps its state in registers.
   auto take_large = [&] [[gnu::noinline]] (Message& m, bool* more) noexcept -> uint32_t {
     napi_value buffer = m.owner == Message::Owner::Ring ? copy_out(env, m) : wrap_external(env, m);
     if (buffer == nullptr || (large == nullptr && napi_create_array(env, &large) != napi_ok) ||
