@@ -252,7 +252,7 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
     const size_t room;
     uint32_t* const lengths;
     const uint32_t stage_max;
-    decltype(take_large)& large;
+    decltype(take_large)& own_buffer;
     size_t used = 0;
     uint32_t count = 0;
 
@@ -260,7 +260,7 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
       const uint32_t length = m.length;
       if (m.owner != Message::Owner::Ring || length > stage_max || length > room - used) [[unlikely]] {
         bool more = true;
-        const uint32_t word = large(m, &more);
+        const uint32_t word = own_buffer(m, &more);
         if (word == 0) return false;
         lengths[1 + count++] = word;
         return more;
