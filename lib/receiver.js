@@ -11,12 +11,6 @@ const { Batch, Staging } = require('./batch');
 const POLL_BATCH = 64;
 // Messages per Batch from batches().
 const BATCH_MESSAGES = 1024;
-// A crossing stops pulling pool-backed messages once they reach this share of the
-// channel's capacity: each holds a slab until it is released, and the ring holds up
-// to a capacity more, while the pool has two capacities' worth (layout.hpp
-// kDefaultPoolCapacities). Pulling up to POLL_BATCH at once took 64 KiB messages
-// into heap fallbacks (2 M of them with autoRelease: 7,562 fallbacks; with this, 0).
-const PULL_SHARE = 1 / 8;
 // Receives copy messages of up to POLL_STAGED_MAX bytes into a staging buffer and cut
 // each out of it as its own ArrayBuffer (~25 % less time per 64 B message than a
 // buffer made by native code); larger ones get their buffer from native code, which
@@ -76,7 +70,6 @@ class Receiver {
   #spin; // the most (µs) a receive polls before it sleeps: the `spin` option
   #misses = 0; // polls in a row that caught nothing (see #arm)
   #skip = 0; // receives left that sleep without polling
-  #pullBytes; // of pool-backed messages per crossing (PULL_SHARE)
   #staging = null; // for #fill(), made on first use
   #batchStaging = null; // for batches()
 
@@ -94,7 +87,6 @@ class Receiver {
     this.#spin = spin;
     // Copies need no finalizer to give memory back: no reason to yield for them.
     this.#yieldAfter = zeroCopy ? Math.min(YIELD_AFTER_BYTES, info.capacity / 2) : Infinity;
-    this.#pullBytes = info.capacity * PULL_SHARE;
     // Held by the native object only: no strong path from a GC root to this receiver.
     this.#native.onwake = () => this.#serve();
   }
@@ -494,7 +486,7 @@ class Receiver {
   // alive). Always the staging buffer's own `max`: pollInto() puts the payloads after
   // a header sized by the max it is given.
   #poll(staging, stageMax) {
-    return unlessStopping(this.#native.pollInto(staging.max, staging.buffer, stageMax, this.#pullBytes));
+    return unlessStopping(this.#native.pollInto(staging.max, staging.buffer, stageMax));
   }
 
   // A poll found nothing (EMPTY), or the end, or that a broadcast receiver lagged.

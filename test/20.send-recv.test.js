@@ -301,7 +301,8 @@ describe('Sender and Receiver in one thread', () => {
   });
 
   it('garbage collection returns slabs to the pool', async () => {
-    const ch = new Channel({ capacity: 1 << 17 });
+    // 1 MiB: the four buffers held (80 kB) stay within what the receiver lends (128 KiB).
+    const ch = new Channel({ capacity: 1 << 20 });
     const tx = ch.sender();
     const rx = ch.receiver();
     for (let i = 0; i < 4; i++) await tx.send(Buffer.alloc(20000, i));
@@ -333,21 +334,18 @@ describe('Sender and Receiver in one thread', () => {
 
   it('takes a larger slab when its class is empty, then falls back to the heap, and counts it', async () => {
     // Two classes of two slabs: 16 KiB and 128 KiB.
+    // The messages wait in the ring (60,000 B of a 65,536 B capacity), holding their memory.
     const ch = new Channel({ capacity: 1 << 16, poolSlabs: 2 });
     const tx = ch.sender();
     const rx = ch.receiver();
-    const held = [];
-    for (let i = 0; i < 6; i++) {
-      await tx.send(Buffer.alloc(10000, i));
-      held.push(await rx.recv());
-    }
+    for (let i = 0; i < 6; i++) await tx.send(Buffer.alloc(10000, i));
     const { inUse, fallbacks } = ch.stats().pool;
     assert.equal(inUse, 4, 'both 16 KiB slabs, then both 128 KiB slabs');
     assert.equal(fallbacks, 2, 'the last two on the heap');
-    held.forEach((b, i) => assert.equal(new Uint8Array(b)[9999], i));
+    for (let i = 0; i < 6; i++) assert.equal(new Uint8Array(await rx.recv())[9999], i);
   });
 
-  it('pulls pool-backed messages into the thread an eighth of the capacity at a time', async () => {
+  it('pulls pool-backed messages into the thread until it lends an eighth of the capacity', async () => {
     // Each pulled message holds a slab until released: pulling a ring's worth at once
     // while the sender refills the ring would empty the pool (heap fallbacks).
     const ch = new Channel({ capacity: 1 << 20 });
@@ -358,6 +356,7 @@ describe('Sender and Receiver in one thread', () => {
     const first = await rx.recv();
     assert.equal(new Uint8Array(first)[size - 1], 0);
     assert.equal(ch.stats().pending, 14, 'one crossing took 128 KiB: two messages');
+    assert.equal(rx.release(first), true);
     assert.equal(rx.pending, 15);
     let i = 1;
     for (let b = rx.tryRecv(); b !== undefined; b = rx.tryRecv()) {

@@ -154,7 +154,8 @@ describe('Streams over a channel', function () {
     });
 
     it('readable() chunks are zero-copy views over the received buffers', async () => {
-      const ch = new Channel({ capacity: 1 << 20 });
+      // 8 MiB: the nine chunks collected (576 KiB) stay within what the receiver lends (1 MiB).
+      const ch = new Channel({ capacity: 8 << 20 });
       startWorker('stream-writer', { handle: ch.handle, count: 9, size: 64 << 10 });
       const rx = ch.receiver();
       const chunks = await collect(createReadable(rx));

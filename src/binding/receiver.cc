@@ -13,6 +13,7 @@ namespace ringport {
 struct Arena {
   Attachment attachment;
   std::size_t refs = 1;  // the receiver + each live buffer
+  uint64_t lent_bytes = 0;  // payload bytes of the live buffers (ReceiverWrapOf::lends())
   struct BufferLease* by_data(const void* data) {
     auto it = live.find(data);
     return it == live.end() ? nullptr : it->second;
@@ -56,14 +57,18 @@ struct BufferLease {
   uint32_t length;
   bool returned = false;
 
+  // The message whose memory this lease holds, that memory moved into it.
+  Message take_message() { return Message{owner, static_cast<const uint8_t*>(data), length, lease, std::move(block), std::move(shared)}; }
+
   void give_back(napi_env env) {
     if (returned) return;
     returned = true;
+    arena->lent_bytes -= length;
     if (owner == Message::Owner::Heap) {
       int64_t unused;
       napi_adjust_external_memory(env, -static_cast<int64_t>(length), &unused);
     }
-    Message m{owner, nullptr, length, lease, std::move(block), std::move(shared)};
+    Message m = take_message();
     return_memory(arena->attachment.hub.get(), m);
     auto it = arena->live.find(data);
     if (it != arena->live.end() && it->second == this) arena->live.erase(it);
@@ -80,12 +85,29 @@ struct BufferLease {
 
 namespace {
 
-// Copies `m` into a fresh ArrayBuffer (small messages, or a runtime without external
-// buffers). Returns nullptr on allocation failure.
+// Copies at least this long go to memory that is not zero-filled first. Below it,
+// napi_create_arraybuffer() (which clears every byte the copy then overwrites) costs
+// less than napi_create_buffer() (left uninitialized, but it makes a Node Buffer
+// too); from 16 KiB on, clearing costs more. A copying receiver, ns per message
+// taken with tryRecv(): 4 KiB 903 cleared / 1,054 not; 16 KiB 2,544 / 2,542;
+// 64 KiB 9,340 / 8,225.
+constexpr uint32_t kUninitializedCopyMin = 16 * 1024;
+
+// Copies `m` into a fresh ArrayBuffer that V8 owns (small messages, messages this
+// receiver does not lend, a runtime without external buffers). Returns nullptr on
+// allocation failure.
 napi_value copy_out(napi_env env, const Message& m) {
   void* data;
   napi_value out;
-  if (napi_create_arraybuffer(env, m.length, &data, &out) != napi_ok) return nullptr;
+  if (m.length < kUninitializedCopyMin) {
+    if (napi_create_arraybuffer(env, m.length, &data, &out) != napi_ok) return nullptr;
+  } else {
+    napi_value view;
+    if (napi_create_buffer(env, m.length, &data, &view) != napi_ok ||
+        napi_get_typedarray_info(env, view, nullptr, nullptr, nullptr, &out, nullptr) != napi_ok) {
+      return nullptr;
+    }
+  }
   if (m.length) std::memcpy(data, m.data, m.length);
   return out;
 }
@@ -113,6 +135,7 @@ ReceiverWrapOf<Consumer>::ReceiverWrapOf(const Napi::CallbackInfo& info)
       arena_(new Arena{Attachment::from(info[0], kBroadcast ? ChannelKind::Broadcast : ChannelKind::Queue)}),
       copy_(info[1].ToBoolean()) {
   Hub& hub = *arena_->attachment.hub;
+  lend_budget_ = hub.memory().layout().capacity / 8;
   consumer_.emplace(hub.memory(), hub.heap());
   endpoint_.emplace(info.Env(), info.This().template As<Napi::Object>(), arena_->attachment.hub, Side::Receiver, 0,
                     kBroadcast ? Endpoint::Scope::Local : Endpoint::Scope::Shared);
@@ -134,36 +157,69 @@ ReceiverWrapOf<Consumer>::~ReceiverWrapOf() {
   arena_->unref();
 }
 
-// An external ArrayBuffer over a slab or heap message, which returns its memory when
-// released or collected; a copy (memory returned now) in copying mode, or where the
-// runtime refuses an external buffer after all. nullptr on allocation failure.
+// Whether `m` goes out zero-copy (lent): while the buffers this receiver lent that
+// are still live hold less than lend_budget_, or none is live.
+//
+// A receiver that releases what it took (autoRelease, release(), read(), the stream
+// adapters) keeps getting zero-copy buffers. One that drops them leaves their slabs
+// to the garbage collector, which may not run for thousands of messages: lent on,
+// they ran the pool dry and sends fell back to heap blocks (87,782 fallbacks in 1.5 s
+// of 64 KiB messages to a plain `for await`), whose external memory then drove full
+// collections. Past the budget a message is copied into memory V8 owns and its slab
+// goes back at once; lending resumes once collected buffers bring the live bytes back.
+//
+// The budget, an eighth of the capacity, leaves the pool room for a full ring: the
+// pool has two capacities of slab bytes per class, and a message may fill only half
+// its slab (64 KiB in a 128 KiB slab), so a ring full of them takes all the class's
+// slabs but the larger classes' few. JS thread only (arena_ is).
 template <class Consumer>
-napi_value ReceiverWrapOf<Consumer>::wrap_external(napi_env env, Message& m) {
-  napi_value buffer = nullptr;
-  if (copy_) {
-    buffer = copy_out(env, m);
+bool ReceiverWrapOf<Consumer>::lends(const Message& m) const noexcept {
+  const uint64_t live = arena_->lent_bytes;
+  return live == 0 || live + m.length <= lend_budget_;
+}
+
+// Whether a poll should go on taking messages that may be lent: not once the live
+// lent buffers reach the budget. What stays in the ring waits for this receiver to
+// release some (the next poll lends it) rather than being copied now.
+template <class Consumer>
+bool ReceiverWrapOf<Consumer>::lends_more() const noexcept {
+  return arena_->lent_bytes < lend_budget_;
+}
+
+// A slab or heap message as an ArrayBuffer. Lent (`*lent`) when this receiver lends
+// it (lends()): an external buffer over the message's memory, which goes back when the
+// buffer is released or collected. Otherwise a copy, and the memory goes back now: in
+// copying mode, past the lending budget, or where the runtime refuses an external
+// buffer after all. nullptr on allocation failure.
+template <class Consumer>
+napi_value ReceiverWrapOf<Consumer>::wrap_external(napi_env env, Message& m, bool* lent) {
+  *lent = false;
+  if (copy_ || !lends(m)) {
+    napi_value buffer = copy_out(env, m);
     return_memory(arena_->attachment.hub.get(), m);
     return buffer;
   }
+  napi_value buffer = nullptr;
   auto* lease = new (std::nothrow) BufferLease{arena_, m.owner, m.lease, std::move(m.block), std::move(m.shared), m.data, m.length};
   if (lease && napi_create_external_arraybuffer(env, const_cast<uint8_t*>(m.data), m.length, &BufferLease::finalize, lease,
                                                 &buffer) == napi_ok) {
     ++arena_->refs;
     arena_->live[m.data] = lease;
+    arena_->lent_bytes += m.length;
     if (m.owner == Message::Owner::Heap) {
       int64_t unused;
       napi_adjust_external_memory(env, m.length, &unused);
     }
+    *lent = true;
     return buffer;
   }
   // No external buffers here (e.g. a sandboxed runtime): copy, and give back now.
-  buffer = copy_out(env, m);
   if (lease) {
-    lease->give_back(env);
+    m = lease->take_message();
     delete lease;
-  } else {
-    return_memory(arena_->attachment.hub.get(), m);
   }
+  buffer = copy_out(env, m);
+  return_memory(arena_->attachment.hub.get(), m);
   return buffer;
 }
 
@@ -179,7 +235,8 @@ Status ReceiverWrapOf<Consumer>::drain(Napi::Env env, std::size_t max, napi_valu
   const Status s = consumer_->drain(
       max,
       [&](Message& m) noexcept {
-        napi_value buffer = m.owner == Message::Owner::Ring ? copy_out(env, m) : wrap_external(env, m);
+        bool lent;
+        napi_value buffer = m.owner == Message::Owner::Ring ? copy_out(env, m) : wrap_external(env, m, &lent);
         if (buffer == nullptr || napi_set_element(env, list, count, buffer) != napi_ok) {
           failed = true;
           return;
@@ -193,16 +250,15 @@ Status ReceiverWrapOf<Consumer>::drain(Napi::Env env, std::size_t max, napi_valu
   return s;
 }
 
-// (max, staging: ArrayBuffer, stageMax, largeBytes) -> count | -status
+// (max, staging: ArrayBuffer, stageMax) -> count | -status
 // | large: ArrayBuffer[] | undefined (this thread is stopping).
 // Copies small messages back to back into the caller's `staging` buffer, after a
 // header of 1 + max u32 rounded up to 8 bytes (lib/batch.js Staging): [0] the count,
 // [1 + i] message i's length, or kLargeMessage | its index in `large` for a message
-// that gets its own buffer: a pool or heap message (also flagged kLentMessage: its
-// buffer is one release() can give back), one larger than `stageMax`, or one that
-// does not fit. Stops early once pool and heap messages reach `largeBytes`: each holds
-// a slab (or heap block) until its buffer is released, so pulling many would empty
-// the pool while the ring refills it. Returns `large` if there was any, else the
+// that gets its own buffer: a pool or heap message (flagged kLentMessage too if it
+// was lent: its buffer is one release() can give back), one larger than `stageMax`,
+// or one that does not fit. Stops early once a lent buffer brings the live lent bytes
+// to the budget (lends_more()). Returns `large` if there was any, else the
 // count; -status when there was nothing. A batch of small messages costs one crossing
 // and no allocation here: lib/receiver.js cuts them out of `staging`. The staging
 // memory is an ArrayBuffer's backing store, which V8 never moves.
@@ -211,7 +267,6 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint32_t max = info[0].As<Napi::Number>().Uint32Value();
   const uint32_t stage_max = info[2].As<Napi::Number>().Uint32Value();
-  const double large_budget = info[3].As<Napi::Number>().DoubleValue();
   void* data;
   size_t size;
   NAPI_THROW_IF_FAILED(env, napi_get_arraybuffer_info(env, info[1], &data, &size), Napi::Value());
@@ -226,23 +281,22 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   auto* const lengths = static_cast<uint32_t*>(data);  // ArrayBuffer memory is aligned for any element type
   napi_value large = nullptr;
   uint32_t large_count = 0;
-  double large_bytes = 0;
   bool failed = false;
   bool rang = false;
   // A message that gets its own buffer: its length word for `lengths`, with `*more`
   // false once pool and heap messages reach the budget; 0 if no buffer could be made
   // (`failed`). Out of line, so that the staged path keeps its state in registers.
   auto take_large = [&] [[gnu::noinline]] (Message& m, bool* more) noexcept -> uint32_t {
-    napi_value buffer = m.owner == Message::Owner::Ring ? copy_out(env, m) : wrap_external(env, m);
+    bool lent = false;
+    napi_value buffer = m.owner == Message::Owner::Ring ? copy_out(env, m) : wrap_external(env, m, &lent);
     if (buffer == nullptr || (large == nullptr && napi_create_array(env, &large) != napi_ok) ||
         napi_set_element(env, large, large_count, buffer) != napi_ok) {
       failed = true;
       return 0;
     }
-    if (m.owner != Message::Owner::Ring) large_bytes += m.length;  // a copy pins nothing
-    *more = large_bytes < large_budget;
-    // Only a pool or heap message's buffer can hold memory that release() gives back.
-    return kLargeMessage | (m.owner != Message::Owner::Ring ? kLentMessage : 0) | large_count++;
+    *more = !lent || lends_more();
+    // Only a lent buffer holds memory that release() gives back.
+    return kLargeMessage | (lent ? kLentMessage : 0) | large_count++;
   };
   // The visitor holds what its staged path changes or reads as fields of its own, one
   // load away (drain() holds it by reference), and loads and stores them all before

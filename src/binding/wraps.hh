@@ -217,13 +217,16 @@ class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
   Napi::Value Stats(const Napi::CallbackInfo& info);     // broadcast: this receiver's counters
 
   Status drain(Napi::Env env, std::size_t max, napi_value* out);
-  napi_value wrap_external(napi_env env, Message& m);
+  napi_value wrap_external(napi_env env, Message& m, bool* lent);
+  bool lends(const Message& m) const noexcept;
+  bool lends_more() const noexcept;
 
   static constexpr uint32_t kLargeMessage = 0x80000000u;  // PollInto: not in `staging`
   static constexpr uint32_t kLentMessage = 0x40000000u;   // PollInto: a pool or heap message's buffer
 
   Arena* arena_;
   bool copy_;  // no external buffers: each message is copied and its memory returned at once
+  uint64_t lend_budget_;  // lends(): payload bytes this receiver's live buffers may hold
   std::optional<Consumer> consumer_;
   std::optional<Endpoint> endpoint_;
 };
