@@ -22,22 +22,25 @@ class Staging {
     this.lengths = new Uint32Array(this.buffer, 0, max + 1);
     this.bytes = new Uint8Array(this.buffer);
     this.lent = false;
+    this.lentBytes = 0; // of the last poll's lent buffers
   }
 
   /**
    * The messages of the last poll as ArrayBuffers of their own; `large` as pollInto()
-   * returned it. Sets `lent` once any of them is over pool or heap memory.
+   * returned it. Sets `lent` once any of them is over pool or heap memory, and
+   * `lentBytes` to what those of this poll hold.
    */
   unpack(large) {
     const { lengths, bytes } = this;
     const count = lengths[0];
     const out = new Array(count);
     let at = this.offset;
+    this.lentBytes = 0;
     for (let i = 0; i < count; i++) {
       const length = lengths[i + 1];
       if (length >= LARGE) {
         out[i] = large[length & INDEX];
-        if (length & LENT) this.lent = true;
+        if (length & LENT) this.#lend(out[i]);
       } else {
         // TypedArray slice: measured faster than ArrayBuffer slice or new + set here.
         out[i] = bytes.slice(at, at + length).buffer;
@@ -52,9 +55,18 @@ class Staging {
     const count = this.lengths[0];
     const lengths = this.lengths.slice(1, count + 1);
     let used = 0;
-    for (let i = 0; i < count; i++) if (lengths[i] < LARGE) used += lengths[i];
+    this.lentBytes = 0;
+    for (let i = 0; i < count; i++) {
+      if (lengths[i] < LARGE) used += lengths[i];
+      else if (lengths[i] & LENT) this.#lend(large[lengths[i] & INDEX]);
+    }
     const payload = used === 0 ? EMPTY : this.bytes.slice(this.offset, this.offset + used).buffer;
     return new Batch(lengths, payload, large);
+  }
+
+  #lend(buffer) {
+    this.lent = true;
+    this.lentBytes += buffer.byteLength;
   }
 }
 
