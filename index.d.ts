@@ -248,7 +248,9 @@ export interface ReceiverOptions {
   /**
    * `true` (default): messages larger than the inline size (4 KiB at the default
    * capacity) arrive as external `ArrayBuffer`s over pool memory, without a copy; that
-   * memory returns on {@link Receiver.release} or garbage collection.
+   * memory returns on {@link Receiver.release} or garbage collection. While the
+   * buffers you hold add up to an eighth of the capacity or more, they arrive as
+   * copies instead (the lending budget: see {@link Receiver}).
    *
    * `false`: every message is a plain copy, and its pool memory returns at once, so
    * buffers you keep hold no pool memory and `release()` is a no-op (returns `false`).
@@ -605,11 +607,18 @@ export class Sender implements AsyncDisposable {
  *
  * Buffer lifetime: every message is an `ArrayBuffer` that stays valid for as long as you
  * hold it, including after the channel closes and after the producer's thread is gone.
- * Larger messages are external buffers over pool memory (zero-copy; over a separate
- * allocation when the pool had no free slab); their memory returns when you
+ * Larger messages are lent: external buffers over pool memory (zero-copy; over a
+ * separate allocation when the pool had no free slab), whose memory returns when you
  * {@link Receiver.release} them or they are garbage-collected.
  * Small messages are plain copies; `release()` is a no-op on them. A receiver made with
  * `zeroCopy: false` (see {@link ReceiverOptions}) copies every message.
+ *
+ * Lending budget: a receiver lends while the lent buffers you still hold (not released,
+ * not yet collected) add up to less than an eighth of the channel's capacity. Past
+ * that, larger messages arrive as plain copies too, and their pool memory returns at
+ * once, so a loop that drops its buffers never runs the pool dry while it waits for
+ * garbage collection. Release each buffer when done (`release()`, or
+ * `iterate({ autoRelease: true })`) and every larger message stays zero-copy.
  *
  * End of stream: after a graceful close the receiver drains what is buffered, then ends
  * (`recv()` resolves `null`). After `closeWithError()` it fails with the relayed error.
@@ -780,8 +789,8 @@ export class Receiver implements AsyncIterable<ArrayBuffer>, AsyncDisposable {
   /**
    * Returns `buffer`'s pool memory now instead of at garbage collection; the buffer
    * becomes detached (byteLength 0), so drop every view of it first. A no-op returning
-   * `false` for a small (copied) message, a buffer already released, or one not from
-   * this receiver.
+   * `false` for a copy (a small message, or one that came past the lending budget: see
+   * {@link Receiver}), a buffer already released, or one not from this receiver.
    * @returns true when memory was returned
    */
   release(buffer: ArrayBuffer): boolean;
