@@ -150,12 +150,31 @@ function createWritable(sender, options) {
  */
 function createReadableStream(receiver, options) {
   const highWaterMark = webHighWaterMark(options);
+  let failure = null; // an error that came behind chunks the stream still queues
   return new ReadableStream(
     {
       async pull(controller) {
-        const buffer = await receiver.recv();
-        if (buffer === null) controller.close();
-        else controller.enqueue(new Uint8Array(buffer));
+        if (failure === null) {
+          try {
+            const buffer = await receiver.recv();
+            if (buffer === null) {
+              controller.close();
+              return;
+            }
+            controller.enqueue(new Uint8Array(buffer));
+            // What else is ready goes too, while the queue wants more: a pull (a promise
+            // and a turn of the stream's machinery) per batch of messages, not per message.
+            for (let next; controller.desiredSize > 0 && (next = receiver.tryRecv()) !== undefined; ) {
+              controller.enqueue(new Uint8Array(next));
+            }
+          } catch (error) {
+            failure = error;
+          }
+        }
+        // Erroring a stream discards what it queues: the error waits until the reader has
+        // taken every chunk that came before it (the queue is empty when the stream asks
+        // again), as a drain-then-disconnect must.
+        if (failure !== null && controller.desiredSize >= highWaterMark) throw failure;
       },
       cancel() {
         receiver.close();

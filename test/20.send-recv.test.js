@@ -376,6 +376,22 @@ describe('Sender and Receiver in one thread', () => {
     rest.forEach((b, k) => assert.equal(new Uint8Array(b)[0], k + 1));
   });
 
+  it('recvBatch() stops taking once it holds a capacity of bytes, however many are ready', async () => {
+    // 'grow' buffers beyond the capacity: 64 messages of 64 KiB are ready at once.
+    const ch = new Channel({ capacity: 1 << 20, backpressure: 'grow' });
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    const size = 64 << 10;
+    for (let i = 0; i < 64; i++) assert.equal(tx.trySend(Buffer.alloc(size, i)), true);
+    tx.close();
+    let seq = 0;
+    for (let batch; (batch = await rx.recvBatch(1024)).length !== 0; ) {
+      assert.ok(batch.length <= 17, `a batch of ${batch.length}: at most a capacity (16 messages) and the one that passed it`);
+      for (const b of batch) assert.equal(new Uint8Array(b)[size - 1], seq++ & 255);
+    }
+    assert.equal(seq, 64);
+  });
+
   it('sendSync and recvSync move data without the event loop', () => {
     const ch = new Channel({ capacity: 4096 });
     const tx = ch.sender();

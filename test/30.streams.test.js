@@ -229,6 +229,40 @@ describe('Streams over a channel', function () {
       assert.deepEqual(await report, { closed: true });
     });
 
+    it('a pull takes every message ready, up to the highWaterMark, and a disconnect comes after all of them', async () => {
+      const ch = new Channel({ capacity: 1 << 20 });
+      const worker = startWorker('producer', { handle: ch.handle, count: 100, then: 'exit' });
+      assert.equal(await worker.exited, 0); // all 100 are in the channel; the producer is gone
+      const rx = ch.receiver();
+      const reader = createReadableStream(rx, { highWaterMark: 1 << 20 }).getReader();
+      const first = await reader.read();
+      assert.ok(Buffer.from(first.value).equals(messageFor(0)));
+      assert.equal(rx.pending, 0, 'the first pull took all 100 into the stream');
+      for (let i = 1; i < 100; i++) {
+        const { value } = await reader.read();
+        assert.ok(Buffer.from(value.buffer, value.byteOffset, value.byteLength).equals(messageFor(i)), `message ${i}`);
+      }
+      await assert.rejects(reader.read(), { code: 'ERR_CHANNEL_DISCONNECTED' });
+    });
+
+    it('a disconnect behind queued chunks waits for them at any highWaterMark', async () => {
+      for (const highWaterMark of [0, 1, 1 << 20]) {
+        const ch = new Channel({ capacity: 1 << 20 });
+        assert.equal(await startWorker('producer', { handle: ch.handle, count: 50, then: 'exit' }).exited, 0);
+        let i = 0;
+        await assert.rejects(
+          (async () => {
+            for await (const chunk of createReadableStream(ch.receiver(), { highWaterMark })) {
+              assert.ok(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).equals(messageFor(i)), `message ${i}`);
+              i++;
+            }
+          })(),
+          { code: 'ERR_CHANNEL_DISCONNECTED' }
+        );
+        assert.equal(i, 50, `highWaterMark ${highWaterMark}: every message before the disconnect`);
+      }
+    });
+
     it('pipes a worker writable stream into a readable stream, intact', async () => {
       const ch = new Channel({ capacity: 64 << 10 });
       const count = 500;
