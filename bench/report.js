@@ -37,7 +37,7 @@ function fanoutTable(b) {
     const missed = c.delivered + c.missed ? `${((100 * c.missed) / (c.delivered + c.missed)).toFixed(1)}%` : '';
     out.push(`| ${formatSize(c.size)} | ${c.receivers} | ${c.perReceiver ? formatRate(c.perReceiver) : 'failed'} | ${mc?.perReceiver ? formatRate(mc.perReceiver) : 'failed'} | ${c.vsMc ? formatRatio(c.vsMc) : ''} | ${missed} |`);
   }
-  out.push('', `Median of ${b.options.runs} runs × ${b.options.seconds} s. The broadcast sender never waits: receivers read with \`batches()\` (64 B) or \`iterate({ autoRelease: true })\` and, when they fall ${formatSize(4 << 20)} behind, skip ahead (missed). MessageChannel: the sender posts each message to every port, with a ${formatSize(4 << 20)} credit window per receiver.`, '');
+  out.push('', `Median of ${b.options.runs} runs × ${b.options.seconds} s. The broadcast sender never waits: receivers read with \`batches()\` (64 B) or \`iterate({ autoRelease: true })\` and, when they fall ${formatSize(4 << 20)} behind, skip ahead (missed). MessageChannel: the sender posts each message to every port, with at most min(64 MiB, 4096 messages) in flight per receiver. Every receiver reads one byte per 64-byte line of each message.`, '');
   return out.join('\n');
 }
 

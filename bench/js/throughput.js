@@ -22,11 +22,9 @@ const { CASES } = require('./cases');
 const { Control, Meter } = require('./control');
 const { payload } = require('./payload');
 const { touch, Tally } = require('./touch');
+const { mcWindow } = require('./mc-window');
 
 const CAPACITY = Number(process.env.RINGPORT_BENCH_CAPACITY) || 4 << 20;
-// MessageChannel's window: a bound on memory, never the channel's capacity.
-const MC_WINDOW_BYTES = 64 << 20;
-const MC_WINDOW_MESSAGES = 4096;
 
 async function measure(name, size, direction, { seconds, limit }) {
   const c = CASES[name];
@@ -81,8 +79,7 @@ async function measure(name, size, direction, { seconds, limit }) {
 // Runs this thread's side of the case and records what it did in the control block.
 async function play(c, endpoint, role, { size, seconds, limit, control: sab }) {
   const control = new Control(sab);
-  const window = Math.max(1, Math.min(MC_WINDOW_MESSAGES, Math.floor(MC_WINDOW_BYTES / size)));
-  const ctx = { size, payload: payload(size), more: control.more(limit), credit: control.credit(window) };
+  const ctx = { size, payload: payload(size), more: control.more(limit), credit: control.credit(mcWindow(size)) };
   if (role === 'send') {
     control.set('sent', await c.send(endpoint, ctx));
     return;
