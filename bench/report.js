@@ -60,7 +60,7 @@ function throughputTables(t) {
     ...[
       `Median of ${t.options.runs} runs × ${t.seconds} s (after a 0.2 s warm-up), each in a fresh process and worker; MB = 10⁶ bytes.`,
       'Every sender produces each message from a source buffer and every receiver reads one byte of each 64-byte line of it (docs/performance.md, "How we measure").',
-      '× MC: over the better of MessageChannel clone and transfer (same size, direction and run), each with at most min(64 MiB, 4096 messages) in flight; × MC, no window: over the better of the two posting freely; × best peer: over the fastest peer (in parentheses); × limit: the fraction of the native limit at that size (C++, two threads: copy in, read every line).',
+      '× MC: over the better of MessageChannel clone and transfer (same size, direction and run), each with at most min(64 MiB, 4096 messages) in flight; × MC, no window: over the better of the two posting freely; × best peer: over the fastest peer (in parentheses); × limit: the fraction of the native limit at that size (C++, two spinning threads: copy in, read every line; the best of three ring sizes).',
       `Buffering: ${formatSize(t.capacity)} for ringport, the rings and thread-stream.${t.limit ? ` Native limit not measured: ${t.limit}.` : ''}`,
       'spread: (max − min) / median of the runs. peak RSS: the whole process (both threads), median of the runs. fallbacks: pool misses (heap blocks), most of any run.',
       load(t),
