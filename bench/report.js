@@ -56,6 +56,11 @@ function throughputTables(t) {
     }
     out.push('');
   }
+  if (!out.length && limits.length) {
+    out.push(`### Native limit (${machine(t)})`, '', '| size | transport | messages/s | MB/s | spread |', '|---:|---|---:|---:|---:|');
+    for (const c of limits) out.push(`| ${formatSize(c.size)} | ${transport(c)} | ${throughputCells(c).filter((cell, i) => [0, 1, 6].includes(i)).join(' | ')} |`);
+    out.push('');
+  }
   out.push(
     ...[
       `Median of ${t.options.runs} runs × ${t.seconds} s (after a 0.2 s warm-up), each in a fresh process and worker; MB = 10⁶ bytes.`,
