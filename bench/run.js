@@ -105,8 +105,8 @@ function parseOptions(argv) {
   const all = [...Object.keys(CASES), ...Object.keys(LATENCY_CASES), ...PARTS];
   if (only?.some((n) => !all.includes(n))) fail(`--only: unknown case (known: ${all.join(', ')})`);
   const picked = (names) => names.filter((n) => !only || only.includes(n));
-  const part = (name, flag) => js && !flags.has(flag) && (!only || only.includes(name));
   const js = !flags.has('--no-js');
+  const part = (name, flag) => js && !flags.has(flag) && (!only || only.includes(name));
   const dir = values['--dir'];
   if (dir && !['w2m', 'm2w', 'both'].includes(dir)) fail('--dir is w2m, m2w or both');
   const o = {
