@@ -5,7 +5,7 @@
 // wake-ups: two spinning threads over a ring of fixed-size slots, so ringport's paths
 // can be given as a fraction of it.
 //
-//   g++ -O2 -std=c++20 -pthread bench/cpp/limit.cc -o build-bench/ringport_limit
+//   g++ -O3 -DNDEBUG -std=c++20 -pthread bench/cpp/limit.cc -o build-bench/ringport_limit
 //   build-bench/ringport_limit <bytes> [seconds=1]
 //
 // (bench/run.js builds and runs it.) Prints one JSON line: { size, ringBytes, messages,
@@ -14,7 +14,7 @@
 // third of `seconds` after a warm-up. Which ring is fastest depends on the size and on
 // the caches: a small ring stays in a core's cache, a large one lets the threads run
 // further apart. A limit has to be the best the machine does, not one arbitrary setup
-// (at 1 MiB, a pool that hands the same slab back can beat a 4 MiB ring).
+// (with a 4 MiB ring alone, a first quick run put ringport's autoRelease above it at 1 MiB).
 //
 // Design: slot i of `slots` carries message number n when n % slots == i. The producer
 // owns `written`, the consumer owns `read`; each is a monotonic message count on its
