@@ -5,9 +5,9 @@
 //
 //   npm run bench                 throughput (every receive and send path, the peers and
 //                                 the native limit), receive cost, round trip, RSS soak,
-//                                 fan-out, callgrind counts, chart: ~15 min on this 2-core VM
+//                                 fan-out, callgrind counts, chart: ~12 min on this 2-core VM
 //   npm run bench -- --quick      0.25 s windows, fewer main -> worker rows, a 200 k-message
-//                                 soak, fewer rounds (~6 min)
+//                                 soak, fewer rounds (~4 min)
 //   npm run bench -- --cpp        also the C++ Google Benchmark suite (CMake build, ~3 min)
 //   npm run bench:cpp             the C++ Google Benchmark suite only (builds it first)
 //   npm run bench:chart           bench/chart.svg from bench/results.json
@@ -17,7 +17,7 @@
 //                     cases, `limit`, `receive-cost`, `rss`, `broadcast`, `callgrind`
 //   --sizes=64,4k,1m  message sizes (default 64,4k,64k,1m; 1k is optional)
 //   --dir=w2m|m2w|both  directions of the throughput cases. Default: every case worker ->
-//                     main, and the KEY_M2W cases main -> worker, to keep ~15 min
+//                     main, and the KEY_M2W cases main -> worker, to stay under 15 min
 //                     (--quick: only the 'bytes' rows and thread-stream main -> worker)
 //   --seconds=S       measured window per run (default 1; --quick 0.25)
 //   --runs=N          runs per case, median reported (default 3, at least 3)
