@@ -1,6 +1,6 @@
 // bench/chart.svg from bench/results.json: ringport's throughput ratio per message size
-// and receive/send method, against MessageChannel and against the best peer, for both
-// directions. Vega-Lite compiles the spec, Vega renders SVG headless (no browser, no
+// and receive/send method, against MessageChannel, the best peer and the native limit,
+// for both directions. Vega-Lite compiles the spec, Vega renders SVG headless (no browser, no
 // canvas).
 //
 //   npm run bench:chart [-- results.json [chart.svg]]
@@ -16,7 +16,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const [input = path.join(here, 'results.json'), output = path.join(here, 'chart.svg')] = process.argv.slice(2);
 
 const DIRECTIONS = { w2m: 'worker → main', m2w: 'main → worker' };
-const BASELINES = { vsMc: '× MessageChannel (clone)', vsBest: '× best peer' };
+const BASELINES = { vsMc: '× MessageChannel (better of clone/transfer)', vsBest: '× best peer', vsLimit: '× native limit' };
 
 const results = JSON.parse(fs.readFileSync(input, 'utf8'));
 const cases = results.throughput?.cases.filter((c) => c.library === 'ringport' && c.msgPerSec) ?? [];

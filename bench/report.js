@@ -15,9 +15,11 @@ const MIB = 2 ** 20;
 function render(results) {
   return [
     results.throughput && throughputTables(results.throughput),
+    results.receiveCost && receiveCostTable(results.receiveCost),
     results.latency && latencyTable(results.latency),
     results.rss && soakTable(results.rss),
     results.broadcast && fanoutTable(results.broadcast),
+    results.callgrind && callgrindTable(results.callgrind),
     results.cpp && cppTable(results.cpp),
     targetsTable(evaluate(results)),
   ]
@@ -35,43 +37,36 @@ function fanoutTable(b) {
     const missed = c.delivered + c.missed ? `${((100 * c.missed) / (c.delivered + c.missed)).toFixed(1)}%` : '';
     out.push(`| ${formatSize(c.size)} | ${c.receivers} | ${c.perReceiver ? formatRate(c.perReceiver) : 'failed'} | ${mc?.perReceiver ? formatRate(mc.perReceiver) : 'failed'} | ${c.vsMc ? formatRatio(c.vsMc) : ''} | ${missed} |`);
   }
-  out.push('', `Median of ${b.options.runs} runs × ${b.options.seconds} s. The broadcast sender never waits: receivers read with \`batches()\` (64 B) or \`iterate({ autoRelease: true })\` and, when they fall ${formatSize(4 << 20)} behind, skip ahead (missed). MessageChannel: the sender posts each message to every port, with a ${formatSize(4 << 20)} credit window per receiver.`, '');
+  out.push('', `Median of ${b.options.runs} runs × ${b.options.seconds} s. The broadcast sender never waits: receivers read with \`batches()\` (64 B) or \`iterate({ autoRelease: true })\` and, when they fall ${formatSize(4 << 20)} behind, skip ahead (missed). MessageChannel: the sender posts each message to every port, with at most min(64 MiB, 4096 messages) in flight per receiver. Every receiver reads one byte per 64-byte line of each message.`, '');
   return out.join('\n');
 }
 
 function throughputTables(t) {
   const out = [];
+  const limits = t.cases.filter((c) => c.library === 'limit');
   for (const direction of Object.keys(DIRECTIONS)) {
     const cases = t.cases.filter((c) => c.direction === direction);
     if (!cases.length) continue;
     out.push(`### Throughput, ${DIRECTIONS[direction]} (${machine(t)})`, '');
-    out.push('| size | transport | messages/s | MB/s | × MC | × best peer | spread | peak RSS | fallbacks |');
-    out.push('|---:|---|---:|---:|---:|---|---:|---:|---:|');
-    let size;
-    for (const c of cases) {
-      const first = c.size !== size;
-      size = c.size;
-      const ours = c.library === 'ringport';
-      const cells = c.msgPerSec
-        ? [
-            formatRate(c.msgPerSec),
-            formatMB(c.bytesPerSec),
-            formatRatio(c.vsMc),
-            ours && c.vsBest ? `${formatRatio(c.vsBest)} (${SHORT[c.bestPeer]})` : '',
-            `${Math.round(c.spread * 100)}%`,
-            `${Math.round(c.maxRss / MIB)} MiB`,
-            ours ? c.fallbacks.toLocaleString('en-US') : '',
-          ]
-        : ['failed', '', '', '', '', '', ''];
-      out.push(`| ${first ? formatSize(c.size) : ''} | ${ours ? `**${c.label}**` : c.label} | ${cells.join(' | ')} |`);
+    out.push('| size | transport | messages/s | MB/s | × MC | × MC, no window | × best peer | × limit | spread | peak RSS | fallbacks |');
+    out.push('|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|');
+    for (const size of [...new Set(cases.map((c) => c.size))]) {
+      const rows = [...limits.filter((c) => c.size === size), ...cases.filter((c) => c.size === size)];
+      rows.forEach((c, i) => out.push(`| ${i === 0 ? formatSize(size) : ''} | ${transport(c)} | ${throughputCells(c).join(' | ')} |`));
     }
+    out.push('');
+  }
+  if (!out.length && limits.length) {
+    out.push(`### Native limit (${machine(t)})`, '', '| size | transport | messages/s | MB/s | spread |', '|---:|---|---:|---:|---:|');
+    for (const c of limits) out.push(`| ${formatSize(c.size)} | ${transport(c)} | ${throughputCells(c).filter((cell, i) => [0, 1, 6].includes(i)).join(' | ')} |`);
     out.push('');
   }
   out.push(
     ...[
       `Median of ${t.options.runs} runs × ${t.seconds} s (after a 0.2 s warm-up), each in a fresh process and worker; MB = 10⁶ bytes.`,
-      '× MC: over MessageChannel with structured clone; × best peer: over the fastest peer of the same size and direction (in parentheses), same run.',
-      `Flow control: ${formatSize(t.capacity)} for everyone (ringport capacity, ring sizes, thread-stream bufferSize, MessageChannel's credit window).`,
+      'Every sender produces each message from a source buffer and every receiver reads one byte of each 64-byte line of it (docs/performance.md, "How we measure").',
+      '× MC: over the better of MessageChannel clone and transfer (same size, direction and run), each with at most min(64 MiB, 4096 messages) in flight; × MC, no window: over the better of the two posting freely; × best peer: over the fastest peer (in parentheses); × limit: the fraction of the native limit at that size (C++, two spinning threads: copy in, read every line; the best of three ring sizes).',
+      `Buffering: ${formatSize(t.capacity)} for ringport, the rings and thread-stream.${t.limit ? ` Native limit not measured: ${t.limit}.` : ''}`,
       'spread: (max − min) / median of the runs. peak RSS: the whole process (both threads), median of the runs. fallbacks: pool misses (heap blocks), most of any run.',
       load(t),
     ].map((n) => `- ${n}`),
@@ -80,16 +75,53 @@ function throughputTables(t) {
   return out.join('\n');
 }
 
+function transport(c) {
+  if (c.library === 'limit') return `_${c.label}_`;
+  return c.library === 'ringport' ? `**${c.label}**` : c.label;
+}
+
+function throughputCells(c) {
+  if (!c.msgPerSec) return ['failed', '', '', '', '', '', '', '', ''];
+  const ours = c.library === 'ringport';
+  const peer = c.library === 'peer';
+  return [
+    formatRate(c.msgPerSec),
+    formatMB(c.bytesPerSec),
+    c.library === 'limit' ? '' : formatRatio(c.vsMc),
+    c.library === 'limit' ? '' : formatRatio(c.vsMcFree),
+    ours && c.vsBest ? `${formatRatio(c.vsBest)} (${SHORT[c.bestPeer]})` : '',
+    ours || peer ? formatRatio(c.vsLimit) : '',
+    `${Math.round(c.spread * 100)}%`,
+    c.maxRss ? `${Math.round(c.maxRss / MIB)} MiB` : '',
+    ours ? c.fallbacks.toLocaleString('en-US') : '',
+  ];
+}
+
+function receiveCostTable(r) {
+  const lines = [
+    `### Receive cost per message, one thread (${machine(r)})`,
+    '',
+    '| size | plain `for await` | a loop that only allocates an ArrayBuffer | ratio | `batches()` |',
+    '|---:|---:|---:|---:|---:|',
+  ];
+  for (const c of r.cases) {
+    const cells = c.vsFloor ? [formatNs(c.forAwaitNs), formatNs(c.floorNs), formatRatio(c.vsFloor), formatNs(c.batchesNs)] : ['failed', '', '', ''];
+    lines.push(`| ${formatSize(c.size)} | ${cells.join(' | ')} |`);
+  }
+  lines.push('', `- bench/js/receive-cost.js: a channel filled by \`trySend()\` (untimed), then drained; median ns per message of the last three quarters of ${r.rounds} rounds, median of ${r.options.runs} runs.`, `- ${load(r)}`, '');
+  return lines.join('\n');
+}
+
 function latencyTable(l) {
   const lines = [
     `### Round trip, ${l.size} B, main thread ↔ worker (${machine(l)})`,
     '',
-    '| transport | p50 | p99 | p50 × MessagePort | p50 × best peer |',
-    '|---|---:|---:|---:|---|',
+    '| transport | p50 | p99 | p50 × MessagePort | p99 × MessagePort | p50 × best peer |',
+    '|---|---:|---:|---:|---:|---|',
   ];
   for (const c of l.cases) {
     const best = c.vsBest ? `${formatRatio(c.vsBest)} (${SHORT[c.bestPeer]})` : '';
-    const cells = c.p50 ? [`${c.p50.toFixed(1)} µs`, `${c.p99.toFixed(1)} µs`, formatRatio(c.vsMc), best] : ['failed', '', '', ''];
+    const cells = c.p50 ? [`${c.p50.toFixed(1)} µs`, `${c.p99.toFixed(1)} µs`, formatRatio(c.vsMc), formatRatio(c.p99VsMc), best] : ['failed', '', '', '', ''];
     lines.push(`| ${c.name.startsWith('ringport') ? `**${c.label}**` : c.label} | ${cells.join(' | ')} |`);
   }
   lines.push(
@@ -103,14 +135,32 @@ function latencyTable(l) {
 }
 
 function soakTable(r) {
-  const lines = [`### Soak: \`iterate({ autoRelease: true })\`, worker → main thread (${machine(r)})`, '', '| size | messages | messages/s | peak RSS | RSS growth | fallbacks |', '|---:|---:|---:|---:|---:|---:|'];
+  const lines = [
+    `### Soak, worker → main thread (${machine(r)})`,
+    '',
+    '| receiver | size | messages | messages/s | peak RSS | RSS growth after warm-up | fallbacks |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
   for (const c of r.cases) {
     const cells = c.error
-      ? [`failed: ${c.error}`, '', '', '', '']
-      : [formatRate(c.msgPerSec), `${(c.maxRss / MIB).toFixed(0)} MiB`, `+${(c.rssGrowth / MIB).toFixed(1)} MiB`, c.fallbacks.toLocaleString('en-US')];
-    lines.push(`| ${formatSize(c.size)} | ${c.messages.toLocaleString('en-US')} | ${cells.join(' | ')} |`);
+      ? [`failed: ${c.error}`, '', '', '']
+      : [formatRate(c.msgPerSec), `${(c.maxRss / MIB).toFixed(0)} MiB`, `+${(c.rssGrowthAfterWarmup / MIB).toFixed(1)} MiB`, c.fallbacks.toLocaleString('en-US')];
+    lines.push(`| ${c.label} | ${formatSize(c.size)} | ${c.messages.toLocaleString('en-US')} | ${cells.join(' | ')} |`);
   }
-  lines.push('', '- One run per size. RSS growth: peak RSS of the process minus its RSS when the first message arrived.', `- ${load(r)}`, '');
+  lines.push(
+    '',
+    '- One run per row; the receiver reads each message and drops it. RSS growth after warm-up: peak RSS of the process minus its RSS one second after the first message arrived.',
+    `- ${load(r)}`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+function callgrindTable(c) {
+  if (!c.cases) return `### C++ channel layer, instructions per message\n\nNot measured: ${c.skipped}\n`;
+  const lines = [`### C++ channel layer, instructions per message under callgrind (${machine(c)})`, '', '| loop | size | instructions per message |', '|---|---:|---:|'];
+  for (const k of c.cases) lines.push(`| \`${k.name}\` | ${formatSize(k.size)} | ${k.error ? `failed: ${k.error}` : k.instructions.toFixed(1)} |`);
+  lines.push('', '- bench/cpp/callgrind_counts.cc, 200,000 messages, compiled with CMake\'s Release flags; counts repeat to the instruction from run to run.', '');
   return lines.join('\n');
 }
 
@@ -139,7 +189,7 @@ function cppTable(cpp) {
 
 function targetsTable(targets) {
   const mark = (t) => (t.met === null ? '—' : t.met ? 'met' : '**missed**');
-  const lines = ['### Targets (issue 5)', '', '| target | measured | |', '|---|---|---|'];
+  const lines = ['### Targets (issue 14)', '', '| target | measured | |', '|---|---|---|'];
   for (const t of targets) lines.push(`| ${t.target} | ${t.measured} | ${mark(t)} |`);
   return [...lines, ''].join('\n');
 }

@@ -1,13 +1,20 @@
 'use strict';
 
 // The benchmark's own parts: the plain-JS ring it measures against (a lock-free
-// structure, so a two-thread order-and-content test), and each runner end to end on a
-// fixed number of messages. Nothing here looks at a time or a rate.
+// structure, so a two-thread order-and-content test), the equal-work helpers, and each
+// runner end to end on a fixed number of messages, every message checked whole (count,
+// bytes, and the checksum of the bytes the receiver read). Nothing here looks at a time
+// or a rate.
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { execFile } = require('node:child_process');
 const { promisify } = require('node:util');
 const { SabRing } = require('../bench/js/peers/sab-ring');
+const { CASES } = require('../bench/js/cases');
+const { touch } = require('../bench/js/touch');
+const { payload } = require('../bench/js/payload');
+const { addRatios } = require('../bench/js/ratios');
+const { buildProgram } = require('../bench/js/native');
 const { messageFor, startWorker } = require('./helpers');
 
 const BENCH = path.join(__dirname, '..', 'bench', 'js');
@@ -45,30 +52,69 @@ describe('benchmark', function () {
     assert.throws(() => ring.send(new Uint8Array(64)), RangeError);
   });
 
-  const throughputCases = [
-    ['for-await', 4096, 'w2m'],
-    ['batches', 64, 'm2w'],
-    ['reserve-commit', 65536, 'w2m'],
-    ['bytes', 1024, 'm2w'],
-    ['bytes-try', 64, 'm2w'],
-    ['batches-try', 64, 'w2m'],
-    ['batches-sendbatch', 1024, 'm2w'], // 3000 is no multiple of its 256: the rest go one by one
-    ['mc-transfer', 64, 'w2m'],
-    ['sab-ring', 1024, 'm2w'],
-    ['ringbuf-js', 64, 'w2m'],
-    ['thread-stream', 1024, 'm2w'],
-  ];
-  for (const [name, size, direction] of throughputCases) {
-    it(`throughput.js ${name} ${size} B ${direction}: every message sent arrives (counted by the runner)`, async () => {
+  it('touch() reads one byte of every 64-byte line and the last byte', () => {
+    const bytes = new Uint8Array(200);
+    for (const i of [0, 64, 128, 192, 199]) bytes[i] = 1;
+    assert.equal(touch(bytes), 5);
+    bytes.fill(0).fill(9, 1, 63); // bytes no line start covers
+    assert.equal(touch(bytes), 0);
+    assert.equal(touch(new Uint8Array(0)), 0);
+  });
+
+  it('the payload is printable ASCII, not constant', () => {
+    const p = payload(4096);
+    assert.ok(p.every((b) => b >= 32 && b < 127));
+    assert.notEqual(p[0], p[64]);
+  });
+
+  it('ratios are over the better of MessageChannel clone and transfer, per size, and over the limit', () => {
+    const cell = (name, library, msgPerSec, size = 64) => ({ name, library, msgPerSec, size, direction: library === 'limit' ? null : 'w2m' });
+    const cells = [
+      cell('for-await', 'ringport', 600),
+      cell('mc-clone', 'peer', 200),
+      cell('mc-transfer', 'peer', 300),
+      cell('mc-clone-free', 'peer', 100),
+      cell('mc-transfer-free', 'peer', 150),
+      cell('sab-ring', 'peer', 400),
+      cell('limit', 'limit', 6000),
+      cell('mc-clone', 'peer', 1000, 4096),
+    ];
+    addRatios(cells);
+    assert.deepEqual([cells[0].vsMc, cells[0].mc, cells[0].vsMcFree, cells[0].vsBest, cells[0].bestPeer, cells[0].vsLimit], [2, 'mc-transfer', 4, 1.5, 'sab-ring', 0.1]);
+  });
+
+  // Every case, at sizes and directions that vary between cases (both framings, a
+  // sendBatch that ends one by one: 3000 is no multiple of its 256).
+  const sizes = [64, 4096, 65536, 1024];
+  Object.keys(CASES).forEach((name, i) => {
+    const direction = CASES[name].directions[i % CASES[name].directions.length];
+    const size = sizes[i % sizes.length];
+    it(`throughput.js ${name} ${size} B ${direction}: every message sent arrives whole and is read`, async () => {
       const r = await runJson('throughput.js', [name, size, direction, '--messages=3000']);
       assert.equal(r.case, name);
       assert.equal(r.messages, 3000);
+      if (!CASES[name].byteStream) assert.equal(r.checksum, 3000 * touch(payload(size)));
       assert.ok(Number.isFinite(r.msgPerSec) && r.maxRss > 0); // the rate of so short a run means nothing
-      if (name !== 'sab-ring' && name !== 'mc-transfer' && name !== 'ringbuf-js' && name !== 'thread-stream') {
-        assert.equal(typeof r.fallbacks, 'number');
-      }
+      if (CASES[name].library === 'ringport') assert.equal(typeof r.fallbacks, 'number');
     });
-  }
+  });
+
+  it('the native limit program copies and reads messages at each size, checksum checked', async function () {
+    const program = buildProgram('limit');
+    if (program.skipped) this.skip();
+    for (const size of [64, 1 << 20]) {
+      const { stdout } = await run(program.binary, [size, 0.05], { timeout: 60000 });
+      const r = JSON.parse(stdout);
+      assert.equal(r.size, size);
+      assert.ok(r.messages > 0 && r.msgPerSec > 0);
+    }
+  });
+
+  it('receive-cost.js reports the plain loop against the allocation loop', async () => {
+    const r = await runJson('receive-cost.js', [64, '--rounds=4']);
+    assert.equal(r.size, 64);
+    assert.ok(r.forAwaitNs > 0 && r.floorNs > 0 && r.vsFloor === r.forAwaitNs / r.floorNs);
+  });
 
   it('throughput.js refuses thread-stream worker -> main (the library has no such direction)', async () => {
     await assert.rejects(runJson('throughput.js', ['thread-stream', 64, 'w2m', '--messages=10']), /usage/);

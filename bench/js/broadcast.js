@@ -8,13 +8,18 @@
 // messages) or iterate({ autoRelease: true }) (large ones: slabs go back at once) and
 // may lag (then they skip ahead: their `missed` is reported, not counted as delivered).
 // mc-clone: one MessageChannel per receiver, the sender posting each message to every
-// port, with a credit window of CAPACITY bytes per receiver (as throughput.js's peers).
+// port, with at most min(64 MiB, 4096 messages) in flight per receiver (a bound on
+// memory, bench/js/mc-window.js). Every receiver reads each message it gets, one byte
+// per 64-byte line (bench/js/touch.js).
 // Prints one JSON line: { case, receivers, size, seconds, delivered (messages summed
 // over receivers), perReceiver (messages/s each), sent, missed, maxRss }.
 
 const { Worker, MessageChannel, isMainThread, workerData, parentPort } = require('node:worker_threads');
 const { performance } = require('node:perf_hooks');
 const { Broadcast } = require('../..');
+const { payload: makePayload } = require('./payload');
+const { touch } = require('./touch');
+const { mcWindow } = require('./mc-window');
 
 let currentSize; // of this run, for the receivers
 
@@ -29,7 +34,7 @@ async function main() {
     throw new Error('usage: broadcast.js <ringport|mc-clone> <receivers> <bytes> [seconds]');
   }
   currentSize = size;
-  const payload = new Uint8Array(size).fill(7);
+  const payload = makePayload(size);
   const workers = [];
   const reports = [];
   let send;
@@ -45,20 +50,21 @@ async function main() {
     const ports = [];
     for (let i = 0; i < receivers; i++) {
       const { port1, port2 } = new MessageChannel();
-      const credit = { bytes: CAPACITY, waiter: null };
+      const window = mcWindow(size);
+      const credit = { messages: window, waiter: null };
       port1.on('message', (n) => {
-        credit.bytes += n * size;
+        credit.messages += n;
         credit.waiter?.();
         credit.waiter = null;
       });
       ports.push({ port: port1, credit });
-      workers.push(start({ name, port: port2, ackEvery: Math.max(1, Math.min(256, CAPACITY / size / 4)) }, [port2]));
+      workers.push(start({ name, port: port2, ackEvery: Math.max(1, window >> 2) }, [port2]));
     }
     await Promise.all(workers.map((w) => w.ready));
     send = async () => {
       for (const p of ports) {
-        while (p.credit.bytes < size) await new Promise((resolve) => (p.credit.waiter = resolve));
-        p.credit.bytes -= size;
+        while (p.credit.messages === 0) await new Promise((resolve) => (p.credit.waiter = resolve));
+        p.credit.messages--;
         p.port.postMessage(payload);
       }
     };
@@ -111,17 +117,27 @@ function start(data, transferList = []) {
   return worker;
 }
 
-// A receiver: counts messages (and what it missed) until the stream ends.
+// A receiver: reads and counts messages (and what it missed) until the stream ends.
 async function receive() {
   let received = 0;
   let missed = 0;
+  let checksum = 0; // reported, so that the reads are not dead code
   if (workerData.name === 'ringport') {
     const rx = Broadcast.from(workerData.handle).receiver();
     parentPort.postMessage('ready');
     for (;;) {
       try {
-        if (workerData.size <= 4096) for await (const batch of rx.batches()) received += batch.length;
-        else for await (const buffer of rx.iterate({ autoRelease: true })) received += buffer.byteLength > 0;
+        if (workerData.size <= 4096) {
+          for await (const batch of rx.batches()) {
+            for (const view of batch) checksum += touch(view);
+            received += batch.length;
+          }
+        } else {
+          for await (const buffer of rx.iterate({ autoRelease: true })) {
+            checksum += touch(new Uint8Array(buffer));
+            received++;
+          }
+        }
         break;
       } catch (error) {
         if (error.code !== 'ERR_CHANNEL_LAGGED') throw error;
@@ -134,12 +150,13 @@ async function receive() {
     await new Promise((resolve) => {
       port.on('message', (m) => {
         if (m === null) return resolve();
+        checksum += touch(m);
         if (++received % ackEvery === 0) port.postMessage(ackEvery);
       });
     });
     port.close();
   }
-  parentPort.postMessage({ received, missed, finishedAt: performance.now() + performance.timeOrigin - workerData.origin });
+  parentPort.postMessage({ received, missed, checksum, finishedAt: performance.now() + performance.timeOrigin - workerData.origin });
 }
 
 if (isMainThread) {

@@ -3,23 +3,32 @@
 // The throughput cases: how each transport is set up, fed and drained. Loaded in both
 // threads: bench/js/throughput.js runs `send` in one and `receive` in the other.
 //
-// Every case moves `size`-byte messages one way until the receiver's meter says stop
-// (or, with a message limit, until the limit is sent), then ends its stream, so that
-// the receiver can drain and the harness can check that nothing was lost.
+// Every case does the same work (docs/performance.md, "How we measure"): the sender
+// produces every byte from the run's source buffer (`ctx.payload`: copied by send()
+// or a clone, written into reserved memory, or into a fresh buffer to transfer), and
+// the receiver reads every message it gets through `ctx.tally` (one byte per 64-byte
+// line, bench/js/touch.js). Each case moves `size`-byte messages one way until the
+// receiver's meter says stop (or, with a message limit, until the limit is sent), then
+// ends its stream, so that the receiver can drain and the runner can check that every
+// message arrived whole.
 //
 //   label, library ('ringport' | 'peer'), directions (default ['w2m', 'm2w'])
+//   byteStream: boundaries are not kept (chunks coalesce): messages = bytes / size,
+//     and the checksum depends on where chunks split, so the runner does not check it
 //   setup(size, capacity, options) -> { local, remote, transferList }   main thread
 //   attach(remote) -> endpoint                         worker (default: remote itself)
 //   send(endpoint, ctx) -> messages sent
-//   receive(endpoint, ctx) -> { messages, bytes }
+//   receive(endpoint, ctx) -> resolves once the stream has ended
 //   ownWorker: the library starts its own worker (thread-stream): the harness starts
 //     none, and `options` (the run's control block, size, seconds) go to that worker
 //
-// ctx: { size, more(sent), meter, credit }. `more(sent)` is false once the sender must
-// stop; `meter.add(bytes)` counts what arrives; `credit` is MessageChannel's flow control.
+// ctx: { size, payload, more(sent), tally, credit }. `more(sent)` is false once the
+// sender must stop; `credit` bounds MessageChannel's memory (see messageChannel()).
 
 const { MessageChannel } = require('node:worker_threads');
 const { once } = require('node:events');
+const { pipeline } = require('node:stream/promises');
+const { Writable } = require('node:stream');
 const path = require('node:path');
 const { Channel } = require('../..');
 const { SabRing } = require('./peers/sab-ring');
@@ -32,22 +41,24 @@ function backoff(polls) {
 
 // --- ringport ---------------------------------------------------------------------------
 
-function ringport(label, { receive, send = sendRingport, options = {} }) {
+function ringport(label, { receive, send = sendEach, options = {}, receiverOptions, byteStream = false }) {
   return {
     label,
     library: 'ringport',
+    byteStream,
     setup: (size, capacity) => {
       const channel = new Channel({ capacity, ...options });
       return { local: channel, remote: channel.handle };
     },
     attach: (handle) => Channel.from(handle),
     send: (channel, ctx) => send(channel.sender(), ctx),
-    receive: (channel, ctx) => receive(channel.receiver(), ctx),
+    receive: (channel, ctx) => receive(channel.receiver(receiverOptions), ctx),
   };
 }
 
-async function sendRingport(tx, { size, more }) {
-  const payload = new Uint8Array(size);
+// --- ringport senders: each copies or writes every byte of the payload ---
+
+async function sendEach(tx, { payload, more }) {
   let sent = 0;
   while (more(sent)) {
     await tx.send(payload);
@@ -59,8 +70,7 @@ async function sendRingport(tx, { size, more }) {
 
 // thread-stream's and the plain rings' pattern: no promise per message; trySend()
 // until the channel is full, then wait for room (write() until false, then 'drain').
-async function trySendReady(tx, { size, more }) {
-  const payload = new Uint8Array(size);
+async function trySendReady(tx, { payload, more }) {
   let sent = 0;
   while (more(sent)) {
     if (tx.trySend(payload)) sent++;
@@ -70,29 +80,30 @@ async function trySendReady(tx, { size, more }) {
   return sent;
 }
 
-// sendBatch() of 256 messages: one crossing into native code per batch.
-async function sendBatches(tx, { size, more }) {
-  const list = Array.from({ length: 256 }, () => new Uint8Array(size));
+// sendBatch() of 256 messages: one crossing into native code per batch, each message
+// copied from the source buffer.
+async function sendBatches(tx, { payload, more }) {
+  const list = new Array(256).fill(payload);
   let sent = 0;
   while (more(sent + list.length - 1)) {
     await tx.sendBatch(list);
     sent += list.length;
   }
   while (more(sent)) {
-    await tx.send(list[0]); // the rest, up to a message limit
+    await tx.send(payload); // the rest, up to a message limit
     sent++;
   }
   tx.close();
   return sent;
 }
 
-// Zero-copy: the message is written straight into pool memory (here only a sequence
-// number: what a real producer would generate there costs the same with send()).
-async function reserveCommit(tx, { size, more }) {
+// Zero-copy send: the message is written straight into pool memory before it is
+// published (a producer generating its data there writes every byte too).
+async function reserveCommit(tx, { size, payload, more }) {
   let sent = 0;
   while (more(sent)) {
     const view = tx.reserve(size);
-    view[0] = sent;
+    view.set(payload);
     await tx.commit(view);
     sent++;
   }
@@ -100,57 +111,60 @@ async function reserveCommit(tx, { size, more }) {
   return sent;
 }
 
-async function forAwait(iterable, meter) {
-  let messages = 0;
-  let bytes = 0;
-  for await (const buffer of iterable) {
-    messages++;
-    bytes += buffer.byteLength;
-    meter.add(buffer.byteLength);
-  }
-  return { messages, bytes };
+// --- ringport receivers: each reads every message through the tally ---
+
+async function forAwait(iterable, tally) {
+  for await (const buffer of iterable) tally.takeBuffer(buffer);
 }
 
-const plain = (rx, { meter }) => forAwait(rx, meter);
-const autoRelease = (rx, { meter }) => forAwait(rx.iterate({ autoRelease: true }), meter);
+const plain = (rx, { tally }) => forAwait(rx, tally);
+const autoRelease = (rx, { tally }) => forAwait(rx.iterate({ autoRelease: true }), tally);
 
-// framing: 'bytes' keeps no boundaries (ready chunks coalesce): messages = bytes / size.
-async function byteStream(rx, ctx) {
-  const { bytes } = await autoRelease(rx, ctx);
-  return { messages: bytes / ctx.size, bytes };
-}
-
-async function batches(rx, { meter }) {
-  let messages = 0;
-  let bytes = 0;
+async function batches(rx, { tally }) {
   for await (const batch of rx.batches()) {
-    for (const view of batch) {
-      messages++;
-      bytes += view.byteLength;
-      meter.add(view.byteLength);
-    }
+    for (const view of batch) tally.take(view);
   }
-  return { messages, bytes };
 }
 
-async function recvBatch(rx, { meter }) {
-  let messages = 0;
-  let bytes = 0;
+async function recvBatch(rx, { tally }) {
   for (let list; (list = await rx.recvBatch(1024)).length !== 0; ) {
-    for (const buffer of list) {
-      messages++;
-      bytes += buffer.byteLength;
-      meter.add(buffer.byteLength);
-    }
+    for (const buffer of list) tally.takeBuffer(buffer);
   }
-  return { messages, bytes };
+}
+
+// Groups of 16: at 1 MiB a group is 16 MiB, four times the channel's capacity.
+async function chunks(rx, { tally }) {
+  for await (const group of rx.chunks(16)) {
+    for (const buffer of group) tally.takeBuffer(buffer);
+  }
+}
+
+// How a Node program consumes a Readable: pipeline() into a Writable.
+function readablePipeline(rx, { tally }) {
+  const sink = new Writable({
+    write(chunk, encoding, callback) {
+      tally.take(chunk);
+      callback();
+    },
+  });
+  return pipeline(rx.readable(), sink);
+}
+
+async function readableStream(rx, { tally }) {
+  const reader = rx.readableStream().getReader();
+  for (let r; !(r = await reader.read()).done; ) tally.take(r.value);
 }
 
 // --- MessageChannel -----------------------------------------------------------------------
 
-// MessagePort has no backpressure: the sender keeps at most `credit.window` messages
-// (the channel capacity in bytes) in flight; the receiver acks every quarter window.
-function messageChannel(label, transfer) {
+// MessagePort has no backpressure: posted messages queue without bound. Windowed, the
+// sender keeps at most min(64 MiB, 4096 messages) in flight, acked by the receiver
+// every quarter window through the control block: a bound on memory, far above any
+// channel's capacity, never a throttle. Unwindowed, it posts freely, as users do; its
+// queue then holds whatever the receiver has not caught up with when the run stops.
+// Received with a 'message' listener: MessagePort's fastest way in (an async iterator
+// over events.on() adds a promise per message).
+function messageChannel(label, { transfer, windowed }) {
   return {
     label,
     library: 'peer',
@@ -158,16 +172,16 @@ function messageChannel(label, transfer) {
       const { port1, port2 } = new MessageChannel();
       return { local: port1, remote: port2, transferList: [port2] };
     },
-    send(port, { size, more, credit }) {
-      const payload = new Uint8Array(size);
+    send(port, { size, payload, more, credit }) {
       let sent = 0;
       while (more(sent)) {
-        if (!credit.take(sent)) continue;
+        if (windowed && !credit.take(sent)) continue;
         if (transfer) {
-          const fresh = new Uint8Array(size); // a transferred buffer is gone: a new one each time
+          const fresh = new Uint8Array(size); // a transferred buffer is gone: a new one each time, filled
+          fresh.set(payload);
           port.postMessage(fresh, [fresh.buffer]);
         } else {
-          port.postMessage(payload);
+          port.postMessage(payload); // the clone copies every byte
         }
         sent++;
       }
@@ -175,22 +189,16 @@ function messageChannel(label, transfer) {
       port.close();
       return sent;
     },
-    // A 'message' listener: MessagePort's fastest way in (an async iterator over
-    // events.on() adds a promise per message).
-    receive(port, { meter, credit }) {
-      let messages = 0;
-      let bytes = 0;
+    receive(port, { tally, credit }) {
       return new Promise((resolve) => {
         port.on('message', (message) => {
           if (message === null) {
             port.close();
-            resolve({ messages, bytes });
+            resolve();
             return;
           }
-          messages++;
-          bytes += message.byteLength;
-          credit.ack(messages);
-          meter.add(message.byteLength);
+          tally.take(message);
+          if (windowed) credit.ack(tally.messages);
         });
       });
     },
@@ -207,8 +215,7 @@ const sabRing = {
     return { local: new SabRing(sab), remote: sab };
   },
   attach: (sab) => new SabRing(sab),
-  send(ring, { size, more }) {
-    const payload = new Uint8Array(size);
+  send(ring, { payload, more }) {
     let sent = 0;
     while (more(sent)) {
       ring.send(payload);
@@ -217,15 +224,8 @@ const sabRing = {
     ring.close();
     return sent;
   },
-  receive(ring, { meter }) {
-    let messages = 0;
-    let bytes = 0;
-    for (let m; (m = ring.recv()) !== null; ) {
-      messages++;
-      bytes += m.byteLength;
-      meter.add(m.byteLength);
-    }
-    return { messages, bytes };
+  receive(ring, { tally }) {
+    for (let m; (m = ring.recv()) !== null; ) tally.take(m);
   },
 };
 
@@ -245,10 +245,9 @@ const ringbufJs = {
     return { local: [sab, done], remote: [sab, done] };
   },
   attach: (endpoint) => endpoint,
-  send([sab, done], { size, more }) {
+  send([sab, done], { size, payload, more }) {
     const { RingBuffer } = require('ringbuf.js');
     const ring = new RingBuffer(sab, Uint8Array);
-    const payload = new Uint8Array(size);
     let sent = 0;
     while (more(sent)) {
       for (let polls = 0; ring.available_write() < size; polls++) backoff(polls);
@@ -258,20 +257,18 @@ const ringbufJs = {
     Atomics.store(new Int32Array(done), 0, 1);
     return sent;
   },
-  receive([sab, done], { size, meter }) {
+  receive([sab, done], { size, tally }) {
     const { RingBuffer } = require('ringbuf.js');
     const ring = new RingBuffer(sab, Uint8Array);
     const flag = new Int32Array(done);
     const out = new Uint8Array(size);
-    let messages = 0;
     for (let polls = 0; ; ) {
       if (ring.available_read() >= size) {
         ring.pop(out, size);
-        messages++;
-        meter.add(size);
+        tally.take(out);
         polls = 0;
       } else if (Atomics.load(flag, 0) === 1 && ring.available_read() < size) {
-        return { messages, bytes: messages * size };
+        return;
       } else {
         backoff(polls++);
       }
@@ -283,13 +280,14 @@ const ringbufJs = {
 
 // Only main thread -> worker: a ThreadStream is written by the thread that creates it
 // and read by the worker it starts, which decodes UTF-8 and writes strings to a
-// destination stream (bench/js/peers/thread-stream-sink.js, which runs the meter).
+// destination stream (bench/js/peers/thread-stream-sink.js, which reads and counts them).
 // Its writes are fire-and-forget into a 4 MiB SAB; write() returning false means wait
 // for 'drain'. The payload is ASCII, so characters count bytes.
 const threadStream = {
   label: 'thread-stream',
   library: 'peer',
   directions: ['m2w'],
+  byteStream: true,
   ownWorker: true,
   setup: (size, capacity, workerData) => {
     const ThreadStream = require('thread-stream');
@@ -300,12 +298,12 @@ const threadStream = {
     });
     return { local: stream };
   },
-  async send(stream, { size, more }) {
-    const payload = Buffer.alloc(size, 'x');
+  async send(stream, { payload, more }) {
+    const source = Buffer.from(payload.buffer, payload.byteOffset, payload.length);
     let sent = 0;
     while (more(sent)) {
       sent++;
-      if (!stream.write(payload)) await once(stream, 'drain');
+      if (!stream.write(source)) await once(stream, 'drain');
     }
     const closed = once(stream, 'close');
     stream.end();
@@ -314,22 +312,31 @@ const threadStream = {
   },
 };
 
+const bytesFraming = { options: { framing: 'bytes' }, byteStream: true };
+
 const CASES = {
+  // Every receive path, each fed by `await send()`.
   'for-await': ringport('ringport `for await`', { receive: plain }),
   autorelease: ringport('ringport `iterate({ autoRelease: true })`', { receive: autoRelease }),
+  copying: ringport('ringport `receiver({ zeroCopy: false })`, `for await`', { receive: plain, receiverOptions: { zeroCopy: false } }),
   batches: ringport('ringport `batches()`', { receive: batches }),
   'recv-batch': ringport('ringport `recvBatch(1024)`', { receive: recvBatch }),
-  'reserve-commit': ringport('ringport `reserve/commit` → autoRelease', { receive: autoRelease, send: reserveCommit }),
-  bytes: ringport("ringport `framing: 'bytes'` → autoRelease", { receive: byteStream, options: { framing: 'bytes' } }),
-  'bytes-try': ringport("ringport `framing: 'bytes'`, `trySend`/`ready()` → autoRelease", {
-    receive: byteStream,
-    send: trySendReady,
-    options: { framing: 'bytes' },
-  }),
+  chunks: ringport('ringport `chunks(16)`', { receive: chunks }),
+  readable: ringport('ringport `readable()` → `pipeline` → Writable', { receive: readablePipeline }),
+  'readable-stream': ringport('ringport `readableStream()` reader', { receive: readableStream }),
+  // The zero-copy send path, with the plain receiver and with autoRelease.
+  'reserve-commit': ringport('ringport `reserve`/fill/`commit` → `for await`', { receive: plain, send: reserveCommit }),
+  'reserve-commit-autorelease': ringport('ringport `reserve`/fill/`commit` → autoRelease', { receive: autoRelease, send: reserveCommit }),
+  // Senders without a promise per message, as the fastest peers write.
   'batches-try': ringport('ringport `trySend`/`ready()` → `batches()`', { receive: batches, send: trySendReady }),
   'batches-sendbatch': ringport('ringport `sendBatch(256)` → `batches()`', { receive: batches, send: sendBatches }),
-  'mc-clone': messageChannel('MessageChannel, structured clone', false),
-  'mc-transfer': messageChannel('MessageChannel, transfer list', true),
+  bytes: ringport("ringport `framing: 'bytes'` → autoRelease", { receive: autoRelease, ...bytesFraming }),
+  'bytes-try': ringport("ringport `framing: 'bytes'`, `trySend`/`ready()` → autoRelease", { receive: autoRelease, send: trySendReady, ...bytesFraming }),
+  // Peers.
+  'mc-clone': messageChannel('MessageChannel, structured clone', { transfer: false, windowed: true }),
+  'mc-transfer': messageChannel('MessageChannel, transfer list', { transfer: true, windowed: true }),
+  'mc-clone-free': messageChannel('MessageChannel, structured clone, no window', { transfer: false, windowed: false }),
+  'mc-transfer-free': messageChannel('MessageChannel, transfer list, no window', { transfer: true, windowed: false }),
   'sab-ring': sabRing,
   'ringbuf-js': ringbufJs,
   'thread-stream': threadStream,

@@ -1,16 +1,19 @@
 'use strict';
 
 // The control block a throughput run shares between its threads (one small SAB): the
-// stop flag, MessageChannel's credit, and the results each side writes before it ends
+// stop flag, MessageChannel's window, and the results each side writes before it ends
 // (read by the main thread once both are done, so no message is needed for them).
 
 const { performance } = require('node:perf_hooks');
 
 const STOP = 0; // Int32: receiver -> sender, stop sending
-const ACKED = 1; // Int32: receiver -> sender, messages received (MessageChannel credit)
-const RESULT = { sent: 0, messages: 1, bytes: 2, windowBytes: 3, windowSeconds: 4, rssBase: 5 }; // Float64 slots
+const ACKED = 1; // Int32: receiver -> sender, messages received (MessageChannel window)
+// Float64 slots. rssBase: RSS at the first message; rssWarm: RSS once RSS_WARMUP_SECONDS
+// have passed since (a soak's growth counts from there: pools and JIT are set up).
+const RESULT = { sent: 0, messages: 1, bytes: 2, windowBytes: 3, windowSeconds: 4, rssBase: 5, checksum: 6, rssWarm: 7 };
 
 const WARMUP_SECONDS = 0.2;
+const RSS_WARMUP_SECONDS = 1;
 
 class Control {
   constructor(sab = new SharedArrayBuffer(16 + 8 * 8)) {
@@ -41,7 +44,7 @@ class Control {
     return (sent) => sent < limit && Atomics.load(this.i32, STOP) === 0;
   }
 
-  /** MessageChannel flow control: at most `window` messages in flight. */
+  /** MessageChannel's memory bound: at most `window` messages in flight. */
   credit(window) {
     const { i32 } = this;
     const ackEvery = Math.max(1, window >> 2);
@@ -66,7 +69,7 @@ class Control {
 // after the first message and then stops the sender. With a message limit instead
 // (seconds = Infinity) the window is everything from the first message to the end.
 // Reads the clock about once per 64 KiB, not per message. Records, in the control
-// block, the window and the RSS when the first message arrived.
+// block, the window, the RSS when the first message arrived and RSS_WARMUP_SECONDS later.
 class Meter {
   #control;
   #seconds;
@@ -78,6 +81,7 @@ class Meter {
   #until = 0;
   #start = 0;
   #startBytes = 0;
+  #rssWarmAt = Infinity;
 
   constructor(control, size, seconds) {
     this.#control = control;
@@ -95,6 +99,11 @@ class Meter {
       this.#control.set('rssBase', process.memoryUsage.rss());
       this.#phase = 'warmup';
       this.#until = now + this.#warmup;
+      this.#rssWarmAt = now + RSS_WARMUP_SECONDS * 1000;
+    }
+    if (now >= this.#rssWarmAt) {
+      this.#control.set('rssWarm', process.memoryUsage.rss());
+      this.#rssWarmAt = Infinity;
     }
     if (this.#phase === 'warmup' && now >= this.#until) {
       this.#phase = 'measure';

@@ -1,7 +1,10 @@
 'use strict';
 
 // What one received message costs the receiving thread, without a second thread:
-//   node bench/js/receive-cost.js [size=64]
+//   node bench/js/receive-cost.js [size=64] [--rounds=160] [--detail]
+// Prints one JSON line (bench/run.js runs it at 64 B and 4 KiB for the receive-cost
+// target): { size, rounds, floorNs, forAwaitNs, batchesNs, vsFloor } from 3 below.
+// --detail first prints 1 and 3 as a table (1 takes tens of seconds at 4 KiB):
 // 1. Making an ArrayBuffer of `size` bytes (the floor of a plain `for await`, which
 //    hands out one per message), and a Uint8Array view into a shared buffer (the floor
 //    of batches(), which hands out one per message), best of 7 rounds of 1 M. Reading
@@ -10,11 +13,15 @@
 //    message: the floor of any receiver that hands out one buffer per message.
 // 3. Receiving with `for await` and with `batches()` from a channel this thread filled
 //    with trySend() (the sending time is not counted), ns per message (medians).
-// Not a peer comparison (npm run bench is): a tool for docs/performance.md's figures.
+// Nothing here touches the bytes (bench/js/touch.js): the target compares the cost of
+// handing out a buffer, and reading it would add the same to both sides.
 
 const { Channel } = require('../..');
 
-const size = Number(process.argv[2] ?? 64);
+const args = process.argv.slice(2);
+const size = Number(args.find((a) => !a.startsWith('--')) ?? 64);
+const receivingRounds = Number(args.find((a) => a.startsWith('--rounds='))?.slice(9) ?? 160);
+const detail = args.includes('--detail');
 const ROUNDS = 7;
 const N = 1_000_000;
 
@@ -61,9 +68,9 @@ async function receiving(rounds = 160) {
     return n;
   };
   const cases = {
-    'for await making a new ArrayBuffer each (the floor)': () => floorRound(Math.floor((1 << 20) / (size + 8))),
-    'receive with for await': () => forAwait(rx, fill()),
-    'receive with batches()': () => inBatches(rx, fill()),
+    floorNs: () => floorRound(Math.floor((1 << 20) / (size + 8))),
+    forAwaitNs: () => forAwait(rx, fill()),
+    batchesNs: () => inBatches(rx, fill()),
   };
   const times = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
   for (let round = 0; round < rounds; round++) {
@@ -123,11 +130,24 @@ function median(values) {
   return sorted[sorted.length >> 1];
 }
 
+const RECEIVING = {
+  floorNs: 'for await making a new ArrayBuffer each (the floor)',
+  forAwaitNs: 'receive with for await',
+  batchesNs: 'receive with batches()',
+};
+
 async function main() {
-  console.log(`${size} B messages, one thread, ${new Date().toISOString()}`);
-  for (const [name, ns] of Object.entries(allocation())) console.log(`  ${name.padEnd(58)} ${ns.toFixed(0)} ns`);
-  const rows = await receiving();
-  for (const [name, ns] of Object.entries(rows)) console.log(`  ${name.padEnd(58)} ${ns.toFixed(0)} ns per message`);
+  if (!(size > 0) || !(receivingRounds >= 4)) {
+    console.error('usage: node bench/js/receive-cost.js [size] [--rounds=N >= 4] [--detail]');
+    process.exit(2);
+  }
+  if (detail) {
+    console.log(`${size} B messages, one thread, ${new Date().toISOString()}`);
+    for (const [name, ns] of Object.entries(allocation())) console.log(`  ${name.padEnd(58)} ${ns.toFixed(0)} ns`);
+  }
+  const ns = await receiving(receivingRounds);
+  if (detail) for (const [key, name] of Object.entries(RECEIVING)) console.log(`  ${name.padEnd(58)} ${ns[key].toFixed(0)} ns per message`);
+  console.log(JSON.stringify({ size, rounds: receivingRounds, ...ns, vsFloor: ns.forAwaitNs / ns.floorNs }));
 }
 
 main();

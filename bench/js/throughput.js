@@ -5,19 +5,24 @@
 //   node bench/js/throughput.js <case> <bytes> <w2m|m2w> [seconds | --messages=N]
 //
 // Prints one JSON line: { case, size, direction, messages, seconds, msgPerSec,
-// bytesPerSec, maxRss, rssGrowth, fallbacks? }. bench/run.js runs each run in a fresh
-// process (so a fresh worker and a JIT that has seen only this case) and takes medians.
+// bytesPerSec, checksum, maxRss, rssGrowth, fallbacks? }. bench/run.js runs each run in
+// a fresh process (so a fresh worker and a JIT that has seen only this case) and takes
+// medians.
 //
-// The sender sends the same payload as fast as it can until the receiver's meter
-// raises the stop flag (or, with --messages, until N are sent); the receiver counts a
-// window of `seconds` after a warm-up, drains the rest, and the run checks that every
-// message sent arrived whole. Flow control is the same for all: CAPACITY bytes of
-// buffer (ringport's capacity, the rings' sizes, thread-stream's bufferSize, and
-// MessageChannel's credit window).
+// The sender produces the payload (bench/js/payload.js) as fast as it can until the
+// receiver's meter raises the stop flag (or, with --messages, until N are sent); the
+// receiver reads every message (bench/js/touch.js), counts a window of `seconds` after
+// a warm-up, drains the rest, and the run checks that every message sent arrived whole:
+// count, bytes, and the checksum of the bytes read. The rings get CAPACITY bytes of
+// buffer (ringport's capacity, the rings' sizes, thread-stream's bufferSize);
+// MessageChannel's memory bound is min(64 MiB, 4096 messages) in flight, or none.
 
 const { Worker, isMainThread, workerData } = require('node:worker_threads');
 const { CASES } = require('./cases');
 const { Control, Meter } = require('./control');
+const { payload } = require('./payload');
+const { touch, Tally } = require('./touch');
+const { mcWindow } = require('./mc-window');
 
 const CAPACITY = Number(process.env.RINGPORT_BENCH_CAPACITY) || 4 << 20;
 
@@ -42,8 +47,12 @@ async function measure(name, size, direction, { seconds, limit }) {
   const sent = control.get('sent');
   const messages = control.get('messages');
   const bytes = control.get('bytes');
+  const checksum = control.get('checksum');
   if (messages !== sent || bytes !== sent * size) {
     throw new Error(`${name}: sent ${sent} messages of ${size} B, received ${messages} (${bytes} B)`);
+  }
+  if (!c.byteStream && checksum !== sent * touch(payload(size))) {
+    throw new Error(`${name}: the bytes read from the ${sent} messages are not the payload's (checksum ${checksum})`);
   }
   const windowSeconds = control.get('windowSeconds');
   if (!(windowSeconds > 0)) throw new Error(`${name}: the stream ended before the measurement window did`);
@@ -57,8 +66,11 @@ async function measure(name, size, direction, { seconds, limit }) {
     seconds: windowSeconds,
     msgPerSec: bytesPerSec / size,
     bytesPerSec,
+    checksum,
     maxRss,
     rssGrowth: maxRss - control.get('rssBase'),
+    // Growth after warm-up (0 when the run was shorter than the warm-up).
+    rssGrowthAfterWarmup: control.get('rssWarm') > 0 ? maxRss - control.get('rssWarm') : 0,
   };
   if (c.library === 'ringport') result.fallbacks = local.stats().pool.fallbacks;
   return result;
@@ -67,16 +79,18 @@ async function measure(name, size, direction, { seconds, limit }) {
 // Runs this thread's side of the case and records what it did in the control block.
 async function play(c, endpoint, role, { size, seconds, limit, control: sab }) {
   const control = new Control(sab);
-  const ctx = { size, more: control.more(limit), credit: control.credit(Math.max(2, Math.floor(CAPACITY / size))) };
+  const ctx = { size, payload: payload(size), more: control.more(limit), credit: control.credit(mcWindow(size)) };
   if (role === 'send') {
     control.set('sent', await c.send(endpoint, ctx));
     return;
   }
-  ctx.meter = new Meter(control, size, seconds);
-  const { messages, bytes } = await c.receive(endpoint, ctx);
-  ctx.meter.finish();
-  control.set('messages', messages);
-  control.set('bytes', bytes);
+  const meter = new Meter(control, size, seconds);
+  const tally = (ctx.tally = new Tally(meter));
+  await c.receive(endpoint, ctx);
+  meter.finish();
+  control.set('messages', c.byteStream ? tally.bytes / size : tally.messages);
+  control.set('bytes', tally.bytes);
+  control.set('checksum', tally.checksum);
 }
 
 function parseArgs(argv) {
