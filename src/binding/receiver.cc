@@ -284,7 +284,7 @@ Napi::Value ReceiverWrapOf<Consumer>::PollInto(const Napi::CallbackInfo& info) {
   bool failed = false;
   bool rang = false;
   // A message that gets its own buffer: its length word for `lengths`, with `*more`
-  // false once pool and heap messages reach the budget; 0 if no buffer could be made
+  // false once the lent buffers reach the budget; 0 if no buffer could be made
   // (`failed`). Out of line, so that the staged path keeps its state in registers.
   auto take_large = [&] [[gnu::noinline]] (Message& m, bool* more) noexcept -> uint32_t {
     bool lent = false;
