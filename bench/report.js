@@ -2,7 +2,9 @@
 
 // The markdown report of a bench/results.json (bench/run.js prints it at the end).
 //
-//   node bench/report.js [results.json]     prints it again
+//   node bench/report.js [results.json]               prints it again
+//   node bench/report.js --summary [results.json]     the README's table: each receive
+//                                                     path's × MC per size, worker → main
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -206,9 +208,46 @@ function load(s) {
   return `Load average ${s.loadBefore.toFixed(2)} before this part${others}${busy ? ': numbers are provisional' : ''} (${s.date.slice(0, 16).replace('T', ' ')} UTC).`;
 }
 
-if (require.main === module) {
-  const file = process.argv[2] ?? path.join(__dirname, 'results.json');
-  console.log(render(JSON.parse(fs.readFileSync(file, 'utf8'))));
+// The README's table: one row per size, worker → main, a column per ringport path
+// (× MC: over the better of MessageChannel clone and transfer, windowed), then the
+// better MessageChannel's and the native limit's messages/s.
+const SUMMARY = [
+  ['for-await', 'plain `for await`'],
+  ['autorelease', 'autoRelease'],
+  ['copying', '`zeroCopy: false`'],
+  ['batches', '`batches()`'],
+  ['recv-batch', '`recvBatch`'],
+  ['readable', '`readable()` → `pipeline`'],
+  ['readable-stream', '`readableStream()`'],
+  ['reserve-commit', '`reserve`/`commit` → `for await`'],
+];
+
+function summaryTable(t) {
+  const cases = t.cases.filter((c) => c.direction === 'w2m');
+  const sizes = [...new Set(cases.map((c) => c.size))];
+  const cell = (name, size) => cases.find((c) => c.name === name && c.size === size);
+  const out = [
+    `| size | ${SUMMARY.map(([, label]) => label).join(' | ')} | MessageChannel (better of clone, transfer) | native limit |`,
+    `|---:|${SUMMARY.map(() => '---:').join('|')}|---:|---:|`,
+  ];
+  for (const size of sizes) {
+    const ratios = SUMMARY.map(([name]) => {
+      const c = cell(name, size);
+      return c?.vsMc ? formatRatio(c.vsMc) : '';
+    });
+    const mc = ['mc-clone', 'mc-transfer'].map((n) => cell(n, size)?.msgPerSec ?? 0);
+    const limit = t.cases.find((c) => c.name === 'limit' && c.size === size)?.msgPerSec; // no direction
+    out.push(`| ${formatSize(size)} | ${ratios.join(' | ')} | ${formatRate(Math.max(...mc))} msg/s | ${limit ? `${formatRate(limit)} msg/s` : ''} |`);
+  }
+  return out.join('\n');
 }
 
-module.exports = { render };
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const summary = args[0] === '--summary';
+  const file = args[summary ? 1 : 0] ?? path.join(__dirname, 'results.json');
+  const results = JSON.parse(fs.readFileSync(file, 'utf8'));
+  console.log(summary ? summaryTable(results.throughput) : render(results));
+}
+
+module.exports = { render, summaryTable };

@@ -83,6 +83,24 @@ describe('benchmark', function () {
     assert.deepEqual([cells[0].vsMc, cells[0].mc, cells[0].vsMcFree, cells[0].vsBest, cells[0].bestPeer, cells[0].vsLimit], [2, 'mc-transfer', 4, 1.5, 'sab-ring', 0.1]);
   });
 
+  it('the README summary: a row per size, each path over the better MessageChannel, and the limit', () => {
+    const { summaryTable } = require('../bench/report');
+    const cell = (name, size, msgPerSec, vsMc) => ({ name, size, msgPerSec, vsMc, direction: name === 'limit' ? null : 'w2m' });
+    const table = summaryTable({
+      cases: [
+        cell('for-await', 64, 600, 2),
+        cell('batches', 64, 6000, 20),
+        cell('mc-clone', 64, 200),
+        cell('mc-transfer', 64, 300),
+        cell('limit', 64, 9000),
+        { ...cell('for-await', 64, 999, 9), direction: 'm2w' }, // the other direction is left out
+      ],
+    }).split('\n');
+    assert.equal(table.length, 3, 'a header, a rule, a row');
+    const row = table[2].split('|').map((c) => c.trim());
+    assert.deepEqual([row[1], row[2], row[5], row[10], row[11]], ['64 B', '2.00×', '20.00×', '300 msg/s', '9.0 k msg/s']);
+  });
+
   // Every case, at sizes and directions that vary between cases (both framings, a
   // sendBatch that ends one by one: 3000 is no multiple of its 256).
   const sizes = [64, 4096, 65536, 1024];
