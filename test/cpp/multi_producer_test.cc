@@ -424,6 +424,7 @@ TEST(MultiProducerStress, FourProducersJoinLeaveAndOneDiesMidClaim) {
 
   auto run_session = [&](QueueProducer& p, uint64_t stream, uint64_t count, std::vector<std::pair<uint64_t, uint64_t>>& log) {
     test::Waiter wait{64};
+    test::Patience patience("room for the next record");
     uint64_t seq = 0;
     for (; seq < count; ++seq) {
       const uint32_t len = stress_size(stream, seq);
@@ -432,8 +433,8 @@ TEST(MultiProducerStress, FourProducersJoinLeaveAndOneDiesMidClaim) {
         bool rang;
         const Status s = p.try_send(data.data(), len, &rang);
         if (s == Status::Ok) break;
-        if (s != Status::Full) {
-          if (failures++ == 0) ADD_FAILURE() << "try_send: " << testing::PrintToString(s);
+        if (s != Status::Full || !patience.ok()) {
+          if (s != Status::Full && failures++ == 0) ADD_FAILURE() << "try_send: " << testing::PrintToString(s);
           log.emplace_back(stream, seq);
           return;
         }
@@ -479,7 +480,11 @@ TEST(MultiProducerStress, FourProducersJoinLeaveAndOneDiesMidClaim) {
         RingClaimer claimer(ch.memory.ring(), ch.layout.ring_bytes, ch.header().producer, ch.header().consumer, ticket);
         uint8_t* at;
         uint64_t offset;
-        while (claimer.claim(RecordType::Inline, 100, &at, &offset) == Status::Full) std::this_thread::yield();
+        test::Patience patience("room for the dying claim");
+        while (claimer.claim(RecordType::Inline, 100, &at, &offset) == Status::Full) {
+          if (!patience.ok()) return;
+          std::this_thread::yield();
+        }
         std::memset(at, 0xee, 50);
         ch.memory.producer_gone(ticket);
         return;  // this thread is dead
