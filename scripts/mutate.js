@@ -137,13 +137,13 @@ function bounded(minutes, stage, command, args, env, log) {
   return { status: r.status, output };
 }
 
-// Names what failed first: a sanitizer report, a ctest test, or a mocha test.
+// Names what failed: a sanitizer report, the ctest tests (up to 3), or the first mocha test.
 function firstFailure(output) {
   const found = [];
   if (/WARNING: ThreadSanitizer/.test(output)) found.push('a TSan report');
   if (/ERROR: AddressSanitizer|runtime error:/.test(output)) found.push('an ASan/UBSan report');
-  const ctest = output.match(/^\s*\d+ - (\S+) \(([^)]+)\)$/m);
-  if (ctest) found.push(`${ctest[1]} (${ctest[2]})`);
+  const failed = output.split('The following tests FAILED:')[1] ?? '';
+  for (const [, name, how] of [...failed.matchAll(/^\s*\d+ - (\S+) \(([^)]+)\)$/gm)].slice(0, 3)) found.push(`${name} (${how})`);
   const mocha = output.match(/^\s+1\) (.+)$/m);
   if (mocha) found.push(`"${mocha[1].trim()}"`);
   const named = output.match(/the test running then: (".*")/);
