@@ -156,7 +156,8 @@ function printTable(rows) {
   console.log(`\n${caught} of ${rows.length} mutants caught\n`);
   console.log('| mutant | planted bug | tests run | result | s |');
   console.log('|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.id} | ${r.what} | ${r.tests} | ${r.result} | ${r.seconds} |`);
+  const cell = (text) => String(text).replaceAll('|', '\\|'); // a ctest regex's | would end the cell
+  for (const r of rows) console.log(`| ${[r.id, r.what, r.tests, r.result, r.seconds].map(cell).join(' | ')} |`);
 }
 
 main();
