@@ -45,11 +45,16 @@ function main() {
   process.exitCode = summary.some((s) => s.failed) ? 1 : 0;
 }
 
+// The cmake arguments that configure a test build (also scripts/mutate.js).
+function configureArgs({ dir, cmake }) {
+  return ['-S', '.', '-B', dir, '-DRINGPORT_ADDON=OFF', '-DRINGPORT_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release', ...cmake];
+}
+
 // Configure, build and test one build directory; stops at the first failing step.
 function runConfig({ name, dir, cmake, env }, ctestArgs) {
   const started = Date.now();
   const steps = [
-    ['configure', 'cmake', ['-S', '.', '-B', dir, '-DRINGPORT_ADDON=OFF', '-DRINGPORT_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release', ...cmake]],
+    ['configure', 'cmake', configureArgs({ dir, cmake })],
     ['build', 'cmake', ['--build', dir, '-j2']],
     ['test', 'ctest', ['--test-dir', dir, '--output-on-failure', ...ctestArgs], env],
   ];
@@ -75,4 +80,6 @@ function run(command, args, extraEnv) {
   return r.status === 0;
 }
 
-main();
+if (require.main === module) main();
+
+module.exports = { PLAIN, SANITIZED, configureArgs };

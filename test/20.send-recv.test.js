@@ -84,6 +84,8 @@ describe('Sender and Receiver in one thread', () => {
     const rx = ch.receiver();
     let accepted = 0;
     for (;;) {
+      // Bounded: sends that always resolve would starve mocha's timeout timer.
+      assert.ok(accepted <= 1024, 'a 1 KiB channel accepted more than 1,000 messages');
       try {
         await tx.send(Buffer.alloc(100, accepted));
         accepted++;
@@ -137,7 +139,7 @@ describe('Sender and Receiver in one thread', () => {
     for await (const b of rx) got.push(text(b));
     assert.deepEqual(got, ['1', '2']);
     assert.equal(await rx.recv(), null);
-    assert.equal(rx.recvSync(), null);
+    assert.equal(rx.recvSync({ timeout: 1000 }), null); // bounded: a lost end would block this thread
     assert.equal(rx.tryRecv(), undefined);
   });
 
@@ -396,9 +398,11 @@ describe('Sender and Receiver in one thread', () => {
     const ch = new Channel({ capacity: 4096 });
     const tx = ch.sender();
     const rx = ch.receiver();
-    tx.sendSync('sync');
-    assert.equal(text(rx.recvSync()), 'sync');
-    for (let i = 0; i < 40; i++) tx.sendSync(Buffer.alloc(100));
+    // Timeouts on waits that should not wait: mocha cannot interrupt a blocked thread.
+    const bound = { timeout: 1000 };
+    tx.sendSync('sync', bound);
+    assert.equal(text(rx.recvSync(bound)), 'sync');
+    for (let i = 0; i < 40; i++) tx.sendSync(Buffer.alloc(100), bound);
     assert.throws(() => tx.sendSync(Buffer.alloc(100), { timeout: 10 }), { code: 'ERR_TIMEOUT' });
   });
 });

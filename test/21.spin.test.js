@@ -133,8 +133,9 @@ describe('receiver({ spin })', () => {
       const rx = ch.receiver({ spin });
       assert.throws(() => rx.recvSync({ timeout: 2 }), { code: 'ERR_TIMEOUT' });
       const worker = startWorker('paced-producer', { handle: ch.handle, count: 30, napMs: 1 });
-      for (let i = 0; i < 30; i++) checkMessage(rx.recvSync(), i);
-      assert.equal(rx.recvSync(), null);
+      // Bounded: mocha's timeout cannot interrupt a blocked thread.
+      for (let i = 0; i < 30; i++) checkMessage(rx.recvSync({ timeout: 10000 }), i);
+      assert.equal(rx.recvSync({ timeout: 10000 }), null);
       assert.equal(await worker.exited, 0);
     });
   }

@@ -78,7 +78,7 @@ describe("Queue: backpressure 'dropOldest'", () => {
     const rx = ch.receiver();
     for (let seq = 0; seq < 100; seq++) assert.equal(tx.trySend(numberedMessage(seq, 100)), true);
     await tx.send(numberedMessage(100, 100));
-    tx.sendSync(numberedMessage(101, 100));
+    tx.sendSync(numberedMessage(101, 100), { timeout: 1000 }); // never waits; bounded if it did
     await tx.sendBatch([numberedMessage(102, 100), numberedMessage(103, 100)]);
     const view = tx.reserve(2000); // over the inline limit: pool memory
     numberedMessage(104, 2000).copy(view);

@@ -184,6 +184,17 @@ function channelGeometry(buffer) {
   return { ringOffset: u64(40), ringBytes: u64(48), classes };
 }
 
+/**
+ * Reads the data doorbell of a channel now (Header::data_bell at byte 896,
+ * src/core/layout.hpp; the handshake in src/core/doorbell.hpp): `sleepers`, set by a
+ * receiver about to sleep and cleared by the sender that rings it, and `epoch`, which
+ * each ring advances. Wake-up tests tell a ring from a sleep that ran out with it.
+ */
+function dataBell(buffer) {
+  const words = new Int32Array(buffer, 896, 2);
+  return () => ({ sleepers: Atomics.load(words, 0), epoch: Atomics.load(words, 1) });
+}
+
 module.exports = {
   PATTERN,
   random,
@@ -203,4 +214,5 @@ module.exports = {
   sleep,
   runNode,
   channelGeometry,
+  dataBell,
 };

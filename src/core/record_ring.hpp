@@ -372,13 +372,24 @@ class RingClaimer {
     *span = span_at(*t, size);
     if (span->need > bytes_) return Status::TooLarge;  // Full would never clear here
     if (cached_head_ <= *t && *t + span->need - cached_head_ <= bytes_) return Status::Ok;
-    // acquire: pairs with the consumer's release store of head; its reads and its
-    // zeroing of the space we are about to write happened before.
-    const uint64_t head = consumer_.head.load(std::memory_order_acquire);
-    // relaxed: re-read after head, a valid tail is never behind it (the consumer read
-    // a tail at least as far before it released head).
-    *t = producer_.tail.load(std::memory_order_relaxed);
-    if (head % kRecordAlign != 0 || *t % kRecordAlign != 0 || head > *t || *t - head > bytes_) return Status::Corrupt;
+    uint64_t head;
+    for (;;) {
+      // acquire: pairs with the consumer's release store of head; its reads and its
+      // zeroing of the space we are about to write happened before.
+      head = consumer_.head.load(std::memory_order_acquire);
+      // Re-read after head, a valid tail is never behind it (the consumer read a tail
+      // at least as far before it released head). acquire: keeps the re-read of head
+      // below after this load.
+      *t = producer_.tail.load(std::memory_order_acquire);
+      if (head % kRecordAlign != 0 || *t % kRecordAlign != 0 || head > *t) return Status::Corrupt;
+      if (*t - head <= bytes_) break;
+      // More than a ring apart: corrupt memory, or this thread was preempted between
+      // the two loads while the consumer moved on and other producers claimed from
+      // its newer head (RingStress.TwoClaimersInlineRecordsEachInOrder saw it under
+      // TSan). Only a head that has not moved since proves corruption.
+      // relaxed: compared only; the next round's acquire load is the one used.
+      if (consumer_.head.load(std::memory_order_relaxed) == head) return Status::Corrupt;
+    }
     cached_head_ = head;
     *span = span_at(*t, size);
     if (span->need > bytes_) return Status::TooLarge;

@@ -58,6 +58,10 @@ std::vector<Tagged> drain_tagged(QueueConsumer& c, Status* end = nullptr) {
             out.push_back(t);
             if (m.owner == Message::Owner::Slab) c.pool().release(m.lease);
           }, &rang)) == Status::Ok) {
+    if (out.size() > test::kMostMessages) {
+      ADD_FAILURE() << "drain never ran dry";
+      break;
+    }
   }
   if (end) *end = s;
   return out;
@@ -335,7 +339,7 @@ TEST_F(MultiProducerTest, ClaimOfAReusedSlotIsAbandoned) {
 TEST_F(MultiProducerTest, ProducerSlotsExhausted) {
   std::vector<uint32_t> tickets;
   uint32_t t = 0;
-  while (ch_.memory.claim_producer(&t) == Status::Ok) tickets.push_back(t);
+  while (ch_.memory.claim_producer(&t) == Status::Ok && tickets.size() < kMaxProducers) tickets.push_back(t);
   EXPECT_EQ(tickets.size(), kMaxProducers - 1) << "slot 0 is the first producer's";
   EXPECT_EQ(ch_.memory.claim_producer(&t), Status::RoleTaken);
   EXPECT_TRUE(ch_.memory.producer_live(kFirstProducerTicket));
@@ -420,6 +424,7 @@ TEST(MultiProducerStress, FourProducersJoinLeaveAndOneDiesMidClaim) {
 
   auto run_session = [&](QueueProducer& p, uint64_t stream, uint64_t count, std::vector<std::pair<uint64_t, uint64_t>>& log) {
     test::Waiter wait{64};
+    test::Patience patience("room for the next record");
     uint64_t seq = 0;
     for (; seq < count; ++seq) {
       const uint32_t len = stress_size(stream, seq);
@@ -428,8 +433,8 @@ TEST(MultiProducerStress, FourProducersJoinLeaveAndOneDiesMidClaim) {
         bool rang;
         const Status s = p.try_send(data.data(), len, &rang);
         if (s == Status::Ok) break;
-        if (s != Status::Full) {
-          if (failures++ == 0) ADD_FAILURE() << "try_send: " << testing::PrintToString(s);
+        if (s != Status::Full || !patience.ok()) {
+          if (s != Status::Full && failures++ == 0) ADD_FAILURE() << "try_send: " << testing::PrintToString(s);
           log.emplace_back(stream, seq);
           return;
         }
@@ -475,7 +480,11 @@ TEST(MultiProducerStress, FourProducersJoinLeaveAndOneDiesMidClaim) {
         RingClaimer claimer(ch.memory.ring(), ch.layout.ring_bytes, ch.header().producer, ch.header().consumer, ticket);
         uint8_t* at;
         uint64_t offset;
-        while (claimer.claim(RecordType::Inline, 100, &at, &offset) == Status::Full) std::this_thread::yield();
+        test::Patience patience("room for the dying claim");
+        while (claimer.claim(RecordType::Inline, 100, &at, &offset) == Status::Full) {
+          if (!patience.ok()) return;
+          std::this_thread::yield();
+        }
         std::memset(at, 0xee, 50);
         ch.memory.producer_gone(ticket);
         return;  // this thread is dead

@@ -60,6 +60,29 @@ class RecordRingTest : public testing::Test {
 
   uint8_t* ring() const { return reinterpret_cast<uint8_t*>(const_cast<uint64_t*>(memory_.data())); }
 
+  // consume_run() over a ring whose record at ring offset `corrupt` is damaged: it
+  // accepts only the records before it, each within the published bytes and the
+  // ring, and leaves the damaged one to peek(), which reports Corrupt.
+  void expect_run_stops_at(uint64_t corrupt) {
+    RingConsumer consumer(ring(), kRingBytes, producer_line_, consumer_line_);
+    const uint64_t start = consumer_line_.head.load(), tail = producer_line_.tail.load();
+    uint64_t accepted = 0;
+    const std::size_t n = consumer.consume_run(100, [&](RecordView r) {
+      const uint64_t offset = static_cast<uint64_t>(r.payload - ring()) - sizeof(RecordHeader);
+      const uint64_t end = offset + record_size(r.length);
+      const uint64_t position = start + accepted;  // the records before it were whole
+      if (end > kRingBytes || position + (end - offset) > tail || offset == corrupt) {
+        ADD_FAILURE() << "accepted a record of " << r.length << " bytes at offset " << offset;
+        return false;  // stop here: copying it would read out of bounds
+      }
+      accepted += end - offset;
+      return true;
+    });
+    EXPECT_EQ((start + accepted) & (kRingBytes - 1), corrupt) << n << " records accepted";
+    RecordView r{};
+    EXPECT_EQ(consumer.peek(&r), Status::Corrupt);
+  }
+
   std::vector<uint64_t> memory_ = std::vector<uint64_t>(kRingBytes / 8);
   ProducerLine producer_line_{};
   ConsumerLine consumer_line_{};
@@ -270,6 +293,26 @@ TEST_F(RecordRingTest, HeaderLengthPastTheRingEndIsCorrupt) {
     set_header_at(0, len, static_cast<uint32_t>(RecordType::Inline));
     RecordView r{};
     EXPECT_EQ(consumer_.peek(&r), Status::Corrupt) << len;
+  }
+}
+
+// consume_run() (the drain path) checks record sizes itself: it stops before a corrupt
+// record without handing it out, consuming nothing of it, and peek() then reports it.
+// `accept` fails the test if it is given a record that is not wholly published.
+TEST_F(RecordRingTest, ConsumeRunStopsBeforeAHeaderLengthPastTheTail) {
+  ASSERT_EQ(push(16, 1), Status::Ok);
+  ASSERT_EQ(push(16, 2), Status::Ok);  // 24 bytes at offset 24; the tail is 48
+  set_header_at(24, 64, static_cast<uint32_t>(RecordType::Inline));
+  expect_run_stops_at(24);
+}
+
+TEST_F(RecordRingTest, ConsumeRunStopsBeforeAHeaderLengthPastTheRingEnd) {
+  advance_to(kRingBytes - 64);
+  ASSERT_EQ(push(56, 1), Status::Ok);  // the last 64 bytes of the ring
+  ASSERT_EQ(push(2040, 2), Status::Ok);  // wraps: the tail is past the ring's end
+  for (uint32_t len : {uint32_t{64}, uint32_t{kRingBytes}, UINT32_MAX - 7}) {
+    set_header_at(kRingBytes - 64, len, static_cast<uint32_t>(RecordType::Inline));
+    expect_run_stops_at(kRingBytes - 64);
   }
 }
 

@@ -22,10 +22,19 @@ ChannelConfig pool_config() {
 
 class SlabPoolTest : public testing::Test {
  protected:
+  // Every free slab of `cls`. Bounded by the class's slab count: a pool that hands
+  // out more (a double release listed a slab twice, maybe in a cycle) fails here
+  // instead of looping forever.
   std::vector<Lease> acquire_all(uint32_t cls) {
     std::vector<Lease> leases;
     Lease l;
-    while (pool_.acquire(cls, &l) == Status::Ok) leases.push_back(l);
+    while (pool_.acquire(cls, &l) == Status::Ok) {
+      leases.push_back(l);
+      if (leases.size() > ch_.layout.classes[cls].slab_count) {
+        ADD_FAILURE() << "class " << cls << " handed out more slabs than it has";
+        break;
+      }
+    }
     return leases;
   }
   int64_t in_use() { return ch_.header().pool.in_use.load(); }

@@ -2,6 +2,7 @@
 // buffer, deterministic payloads, and iteration counts scaled for sanitizer builds.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -133,10 +134,42 @@ struct Waiter {
   uint64_t timeouts = 0;
 };
 
+// A bound on a test's wait for the code under test. A bug that makes the awaited
+// state never come (a lost message, a slab never returned) then fails the test by
+// name with what it waited for, instead of spinning until ctest's TIMEOUT kills the
+// whole binary. Generous: stress tests under TSan take seconds, never minutes.
+class Patience {
+ public:
+  explicit Patience(const char* what, std::chrono::seconds bound = std::chrono::seconds(60))
+      : what_(what), deadline_(std::chrono::steady_clock::now() + bound) {}
+
+  // True while the bound has not passed (a clock read: ask where the loop waits or
+  // yields, not per message). The first false also records the failure.
+  bool ok() {
+    if (gave_up_) return false;
+    if (std::chrono::steady_clock::now() < deadline_) return true;
+    gave_up_ = true;
+    ADD_FAILURE() << "gave up waiting for " << what_;
+    return false;
+  }
+
+ private:
+  const char* what_;
+  std::chrono::steady_clock::time_point deadline_;
+  bool gave_up_ = false;
+};
+
+// More messages than any single-threaded unit test has ready at once. A drain loop
+// past it is stuck (a consumer that never advances hands out the same message
+// forever, and its vector grows until the machine runs out of memory): it stops.
+inline constexpr std::size_t kMostMessages = 1 << 20;
+
 // A consumer thread's loop: drains in batches of `max` and, when empty, waits on the
-// data doorbell (spin, then sleep) until the stream ends; returns how it ended.
+// data doorbell (spin, then sleep) until the stream ends; returns how it ended, or
+// TimedOut (a failure) if it does not end within Patience's bound.
 template <class Consumer, class OnMessage>
 Status consume_until_end(Consumer& consumer, Waiter& wait, OnMessage&& on_message, std::size_t max = 64) {
+  Patience patience("the end of the stream (consume_until_end)");
   for (;;) {
     bool rang;  // the core rang the producer's futex itself; no async waker in tests
     const Status s = consumer.drain(max, on_message, &rang);
@@ -145,6 +178,7 @@ Status consume_until_end(Consumer& consumer, Waiter& wait, OnMessage&& on_messag
       continue;
     }
     if (s != Status::Empty) return s;
+    if (!patience.ok()) return Status::TimedOut;
     wait.wait(consumer.data_bell(), [&] { return !consumer.ready(); });
   }
 }

@@ -461,6 +461,33 @@ TEST(ValueSlotCorrupt, APinnedReadThatFindsAnotherVersionIsCorrupt) {
   EXPECT_EQ(slot.pin().held.load(), 0u);
 }
 
+// A writer caught between its odd and even seq: the state a reader meets when the
+// writer publishes again and starts rewriting the buffer the reader just named (the
+// version word not rewritten yet, the data half new). Frozen here, deterministically.
+// The seqlock must refuse the buffer while its seq is odd: its re-check alone passes,
+// as nothing moves during the copy.
+TEST(ValueSlotSeqlock, AReadWhileTheSeqIsOddNeverReturnsTheValue) {
+  for (ChannelKind kind : {ChannelKind::Watch, ChannelKind::Mailbox}) {
+    TestChannel ch(value_config(kind, 64));
+    ValueWriter w(ch.memory);
+    ASSERT_EQ(send(w, "the old value, sixteen+"), Status::Ok);
+    ValueSlot slot(ch.memory);
+    const uint32_t front = value_word::index_of(slot.control().latest.load());
+    ValueBufferHeader& h = slot.buffer(front);
+    const uint64_t even = h.seq.load();
+    ASSERT_EQ(even % 2, 0u);
+    h.seq.store(even + 1);             // a write began
+    std::memcpy(slot.data(front), "NEW WORD", 8);  // and got one word in
+    ValueReader r(ch.memory);
+    Captured c;
+    EXPECT_NE(r.receive(c.sink()), Status::Ok) << c.text();
+    EXPECT_NE(c.text(), "NEW WORDvalue, sixteen+") << "a torn value was returned";
+    h.seq.store(even + 2);  // the writer is done with it; the reader goes on
+    ASSERT_EQ(send(w, "next"), Status::Ok);
+    EXPECT_EQ(received(r), "next");
+  }
+}
+
 TEST(ValueSlotCorrupt, AStuckPinFailsAMailboxButNotAWatch) {
   for (ChannelKind kind : {ChannelKind::Watch, ChannelKind::Mailbox}) {
     TestChannel ch(value_config(kind, 64));
