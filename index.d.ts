@@ -249,8 +249,8 @@ export interface ReceiverOptions {
    * `true` (default): messages larger than the inline size (4 KiB at the default
    * capacity) arrive as external `ArrayBuffer`s over pool memory, without a copy; that
    * memory returns on {@link Receiver.release} or garbage collection. While the
-   * buffers you hold add up to an eighth of the capacity or more, they arrive as
-   * copies instead (the lending budget: see {@link Receiver}).
+   * buffers you hold add up to an eighth of the capacity or more, those under 128 KiB
+   * arrive as copies instead (the lending budget: see {@link Receiver}).
    *
    * `false`: every message is a plain copy, and its pool memory returns at once, so
    * buffers you keep hold no pool memory and `release()` is a no-op (returns `false`).
@@ -615,10 +615,12 @@ export class Sender implements AsyncDisposable {
  *
  * Lending budget: a receiver lends while the lent buffers you still hold (not released,
  * not yet collected) add up to less than an eighth of the channel's capacity. Past
- * that, larger messages arrive as plain copies too, and their pool memory returns at
- * once, so a loop that drops its buffers never runs the pool dry while it waits for
- * garbage collection. Release each buffer when done (`release()`, or
- * `iterate({ autoRelease: true })`) and every larger message stays zero-copy.
+ * that, messages under 128 KiB arrive as plain copies too, and their pool memory
+ * returns at once, so a loop that drops its buffers never runs the pool dry while it
+ * waits for garbage collection. Messages of 128 KiB and more are always lent (a copy
+ * that large costs more than the heap block the sender may then fall back to).
+ * Release each buffer when done (`release()`, or `iterate({ autoRelease: true })`) and
+ * every larger message stays zero-copy.
  *
  * End of stream: after a graceful close the receiver drains what is buffered, then ends
  * (`recv()` resolves `null`). After `closeWithError()` it fails with the relayed error.

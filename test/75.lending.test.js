@@ -2,8 +2,9 @@
 
 // What a zero-copy receiver lends: a message over pool memory goes out as an external
 // buffer over its slab while the receiver's live lent buffers hold less than an eighth
-// of the capacity; past that it goes out as a copy and its slab returns at once.
-// release() tells the two apart: true only for a lent buffer.
+// of the capacity; past that it goes out as a copy and its slab returns at once, unless
+// it is 128 KiB or more (always lent: a fresh allocation that large costs more than a
+// heap fallback). release() tells the two apart: true only for a lent buffer.
 const assert = require('node:assert/strict');
 const { Channel } = require('..');
 const { startWorker, checkNumbered, collectGarbage } = require('./helpers');
@@ -85,6 +86,21 @@ describe('Lending pool memory', () => {
     }
     assert.equal(seq, 500);
     assert.equal(await exited, 0);
+  });
+
+  it('messages of 128 KiB and more are lent past the budget', async () => {
+    const ch = new Channel({ capacity: 4 << 20 }); // a budget of 512 KiB
+    const tx = ch.sender();
+    const rx = ch.receiver();
+    const sizes = [128 << 10, 1 << 20, 1 << 20, 1 << 20];
+    sizes.forEach((size, i) => assert.equal(tx.trySend(Buffer.alloc(size, i)), true));
+    const held = sizes.map(() => rx.tryRecv());
+    held.forEach((b, i) => assert.equal(new Uint8Array(b)[sizes[i] - 1], i));
+    assert.deepEqual(
+      held.map((b) => rx.release(b)),
+      [true, true, true, true],
+      'all lent, 3.1 MiB live'
+    );
   });
 
   it('lends again once collected buffers bring the live bytes back under the budget', async () => {

@@ -93,6 +93,9 @@ namespace {
 // 64 KiB 9,340 / 8,225.
 constexpr uint32_t kUninitializedCopyMin = 16 * 1024;
 
+// Messages at least this long are always lent (ReceiverWrapOf::lends()).
+constexpr uint32_t kLentAlwaysMin = 128 * 1024;
+
 // Copies `m` into a fresh ArrayBuffer that V8 owns (small messages, messages this
 // receiver does not lend, a runtime without external buffers). Returns nullptr on
 // allocation failure.
@@ -171,11 +174,20 @@ ReceiverWrapOf<Consumer>::~ReceiverWrapOf() {
 // The budget, an eighth of the capacity, leaves the pool room for a full ring: the
 // pool has two capacities of slab bytes per class, and a message may fill only half
 // its slab (64 KiB in a 128 KiB slab), so a ring full of them takes all the class's
-// slabs but the larger classes' few. JS thread only (arena_ is).
+// slabs but the larger classes' few.
+//
+// From kLentAlwaysMin bytes on a message is lent whatever the budget says: a fresh
+// allocation that large comes from mmap (glibc's default threshold is 128 KiB) and
+// takes a page fault per 4 KiB, so a copy costs more than what lending past the
+// budget costs (the sender falls back to heap blocks, which it recycles). Plain `for
+// await` dropping its buffers, worker -> main, msg/s in 3 interleaved runs each
+// (bench/js/throughput.js for-await <size> w2m 1, idle machine), lent always against
+// copied past the budget: 64 KiB 56.8-60.4 k / 63.7-76.4 k; 256 KiB 17.0-17.8 k /
+// 13.7-17.4 k; 1 MiB 4.4-4.7 k / 3.4-3.8 k. JS thread only (arena_ is).
 template <class Consumer>
 bool ReceiverWrapOf<Consumer>::lends(const Message& m) const noexcept {
   const uint64_t live = arena_->lent_bytes;
-  return live == 0 || live + m.length <= lend_budget_;
+  return live == 0 || live + m.length <= lend_budget_ || m.length >= kLentAlwaysMin;
 }
 
 // Whether a poll should go on taking messages that may be lent: not once the live
