@@ -1,5 +1,5 @@
 // Type definitions for ringport: lock-free shared-memory channels between worker threads.
-// These describe what lib/ implements today; the contract is /API.md.
+// These describe what lib/ implements today: they are the contract users program against.
 //
 // The module is CommonJS (`module.exports = { Channel, Broadcast, Watch, Mailbox, ChannelError, ... }`),
 // declared here as named exports, so all of these type-check:

@@ -111,7 +111,7 @@ function sizeOptions(o, defaultCapacity) {
 }
 
 /**
- * The object stats() returns (API.md), from the native counters `s` ({ sent, received,
+ * The object stats() returns (index.d.ts ChannelStats), from the native counters `s` ({ sent, received,
  * bytesSent, bytesReceived, pool }) and what the kind or the receiver says of the rest.
  */
 function statsOf(s, { received = s.received, bytesReceived = s.bytesReceived, dropped = 0, lagged = 0, pending = 0, pendingBytes = 0 } = {}) {

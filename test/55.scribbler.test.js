@@ -1,6 +1,6 @@
 'use strict';
 
-// Hostile shared memory (DESIGN.md: the shared memory is untrusted input). In each round
+// Hostile shared memory (the shared memory is untrusted input). In each round
 // a producer worker and a consumer worker run a fresh channel while a third worker writes
 // random bytes at random offsets of its SharedArrayBuffer (test/fixtures/scribbler.js).
 // Further rounds do the same to a Broadcast (a sender and two receivers), a Watch (a

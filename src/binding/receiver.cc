@@ -8,7 +8,7 @@ namespace ringport {
 
 // Keeps the SharedArrayBuffer (and the hub) alive while the receiver or any buffer
 // it handed out lives: V8 frees a SharedArrayBuffer's memory when no thread holds
-// it, even while external buffers still point into it (DESIGN.md, Buffer pool).
+// it, even while external buffers still point into it.
 // JS thread only: external buffer finalizers run on the thread that created them.
 struct Arena {
   Attachment attachment;

@@ -60,7 +60,7 @@ inline bool env_stopping(napi_env env) {
 
 // How long sendSync/recvSync and an async receive poll before they sleep, unless a
 // receiver's `spin` option says otherwise (lib/receiver.js DEFAULT_SPIN_US, in ns).
-// A wake through the kernel costs ~15-35 us here (DESIGN.md); see docs/performance.md.
+// A wake through the kernel costs ~15-35 us here; see docs/performance.md.
 inline constexpr int64_t kDefaultSpinNs = 50'000;
 
 // A spin budget in µs from JS (not a number: the default) in nanoseconds.
@@ -72,7 +72,7 @@ inline int64_t spin_ns(const Napi::Value& us) {
 
 // The loop of sendSync/recvSync: retries `attempt()` while it returns `blocked`,
 // first polling `still_blocked()` for up to `spin` ns (a round trip through the
-// kernel costs far more, DESIGN.md), then sleeping on `bell` with the doorbell
+// kernel costs far more), then sleeping on `bell` with the doorbell
 // handshake: flag, then re-check with `still_blocked()`, then sleep. Sleeps are sliced
 // so that a terminating thread notices within kSleepSlice: a blocked thread would
 // otherwise make terminate() hang. Returns the first other status, TimedOut, or

@@ -1,7 +1,7 @@
 // HeapTable: messages that did not fit the slab pool (pool empty, or larger than the
 // largest class) live in process heap blocks. Shared memory refers to them only by an
 // id that this native, per-process table validates: a forged or stale id finds
-// nothing (DESIGN.md: never a raw pointer in shared memory).
+// nothing (never a raw pointer in shared memory).
 //
 // Freed blocks are kept for reuse, up to kRecycleBytes, in power-of-two size classes:
 // a receiver that holds its buffers until garbage collection keeps the sender on this

@@ -16,8 +16,8 @@
 // line is shared by all producers once a channel has several: queue.hpp). The identity
 // block is written once by the creating thread; an attaching thread copies it into a
 // native `Layout`, validates it, and never reads it again: everything the shared
-// memory says later is checked against that private copy (DESIGN.md: the shared
-// memory is untrusted input).
+// memory says later is checked against that private copy (the shared memory is
+// untrusted input).
 #pragma once
 
 #include <atomic>

@@ -18,7 +18,7 @@
 namespace ringport {
 
 // Two lines: x86 prefetches cache lines in adjacent pairs, so counters written by
-// different threads sit at least this far apart (DESIGN.md, "Shared memory").
+// different threads sit at least this far apart.
 inline constexpr std::size_t kFalseSharingRange = 128;
 
 inline void cpu_relax() noexcept {

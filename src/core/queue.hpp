@@ -18,7 +18,7 @@
 //   publishing its last record; the consumer reads state with acquire and re-reads
 //   tail before it reports an end, so nothing committed before a close is lost.
 //
-// Producers (API.md `producers: 'auto'`):
+// Producers (the channel option `producers: 'auto'`):
 // - The first producer (role_bits::kSender, ticket kFirstProducerTicket) starts in
 //   single mode: RingProducer's local claims and one release store of tail per send
 //   (per batch for try_send_batch()), its byte count stored, not added. Every other

@@ -53,7 +53,7 @@
 //   whose slot is no longer live will not release its drop: the consumer releases past it.
 // - Each side caches the other's position and re-reads it only when the cached value
 //   says the ring is full (producers) or empty (consumer).
-// - The memory is untrusted (DESIGN.md): every position and header read from it is
+// - The memory is untrusted: every position and header read from it is
 //   checked against the ring's size before use; anything impossible is Corrupt.
 #pragma once
 
