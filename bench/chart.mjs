@@ -56,7 +56,8 @@ const spec = {
         encoding: {
           x: { field: 'size', type: 'ordinal', sort: sizes, title: 'message size' },
           y: { field: 'ratio', type: 'quantitative', scale: { type: 'log' }, title: 'ratio (log scale; 1 = as fast)' },
-          color: { field: 'method', type: 'nominal', title: 'ringport method', legend: { labelLimit: 0 } },
+          // 20 colours: one per method (the default 10 repeat across the 14 methods).
+          color: { field: 'method', type: 'nominal', title: 'ringport method', legend: { labelLimit: 0 }, scale: { scheme: 'tableau20' } },
         },
       },
     ],
@@ -71,6 +72,6 @@ console.error(`chart written to ${path.relative(process.cwd(), output)}`);
 // Others' work while the numbers were taken (bench/run.js measures it).
 function loadNote({ othersCores, cores }) {
   if (othersCores == null) return '';
-  const note = `other processes kept ${othersCores.toFixed(1)} of ${cores} cores busy meanwhile`;
+  const note = `other processes kept ${Math.max(0, othersCores).toFixed(1)} of ${cores} cores busy meanwhile`; // never "-0.0"
   return othersCores > 0.25 ? `provisional: ${note}` : note;
 }
