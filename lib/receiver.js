@@ -63,7 +63,7 @@ class Receiver {
   #lag = null; // broadcast: an ERR_CHANNEL_LAGGED for the next receive, once
   #inlineMax; // larger messages arrive in pool-backed (external) buffers
   #bytesFraming;
-  #externalBytes = 0; // of pool-backed buffers pulled since the event loop last turned
+  #externalBytes = 0; // of lent buffers pulled since the event loop last turned
   #yieldAfter;
   #zeroCopy;
   #capacity; // the channel's, in bytes

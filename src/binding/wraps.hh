@@ -222,11 +222,11 @@ class ReceiverWrapOf : public Napi::ObjectWrap<ReceiverWrapOf<Consumer>> {
   bool lends_more() const noexcept;
 
   static constexpr uint32_t kLargeMessage = 0x80000000u;  // PollInto: not in `staging`
-  static constexpr uint32_t kLentMessage = 0x40000000u;   // PollInto: a pool or heap message's buffer
+  static constexpr uint32_t kLentMessage = 0x40000000u;   // PollInto: a lent buffer (release() gives its memory back)
 
   Arena* arena_;
   bool copy_;  // no external buffers: each message is copied and its memory returned at once
-  uint64_t lend_budget_;  // lends(): payload bytes this receiver's live buffers may hold
+  uint64_t lend_budget_;  // lends(): payload bytes this receiver's live lent buffers may hold
   std::optional<Consumer> consumer_;
   std::optional<Endpoint> endpoint_;
 };

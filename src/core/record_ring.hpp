@@ -295,6 +295,10 @@ class RingProducer {
 // once, and a RingProducer must no longer publish (queue.hpp hands the ring over).
 class RingClaimer {
  public:
+  // find_room(): re-reads of head and tail before a head that keeps moving while more
+  // than a ring behind the tail counts as Corrupt.
+  static constexpr int kMostHeadReads = 64;
+
   // `owner`: the producer's ticket (layout.hpp), carried in its claim markers.
   RingClaimer(uint8_t* ring, uint64_t ring_bytes, ProducerLine& producer, ConsumerLine& consumer, uint32_t owner) noexcept
       : ring_(ring), bytes_(ring_bytes), mask_(ring_bytes - 1), owner_(owner << 8), producer_(producer), consumer_(consumer) {
@@ -373,7 +377,10 @@ class RingClaimer {
     if (span->need > bytes_) return Status::TooLarge;  // Full would never clear here
     if (cached_head_ <= *t && *t + span->need - cached_head_ <= bytes_) return Status::Ok;
     uint64_t head;
-    for (;;) {
+    // Bounded: a head that moves on every re-read yet never comes within a ring of the
+    // tail is a thread scribbling on it, not a consumer (which needs one re-read per
+    // preemption); spinning on it for ever would hang the sender.
+    for (int reads = 0;; ++reads) {
       // acquire: pairs with the consumer's release store of head; its reads and its
       // zeroing of the space we are about to write happened before.
       head = consumer_.head.load(std::memory_order_acquire);
@@ -388,7 +395,7 @@ class RingClaimer {
       // its newer head (RingStress.TwoClaimersInlineRecordsEachInOrder saw it under
       // TSan). Only a head that has not moved since proves corruption.
       // relaxed: compared only; the next round's acquire load is the one used.
-      if (consumer_.head.load(std::memory_order_relaxed) == head) return Status::Corrupt;
+      if (consumer_.head.load(std::memory_order_relaxed) == head || reads == kMostHeadReads) return Status::Corrupt;
     }
     cached_head_ = head;
     *span = span_at(*t, size);
